@@ -1,0 +1,26 @@
+/**
+ * A problem with the user's input (model files, config, settings). The message names the
+ * file and/or tensor and says what was expected; the UI and the CLI show it as is.
+ */
+export class InputError extends Error {
+  readonly file?: string;
+  readonly tensor?: string;
+  constructor(message: string, where: { file?: string; tensor?: string } = {}) {
+    super(message);
+    this.name = 'InputError';
+    this.file = where.file;
+    this.tensor = where.tensor;
+  }
+}
+
+/** The run was cancelled through its AbortSignal. */
+export class CancelledError extends Error {
+  constructor(message = 'cancelled') {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError();
+}
