@@ -45,6 +45,11 @@ export interface ModelSource {
   /** Relative paths of every file the source has (e.g. "config.json", "model.safetensors"). */
   listFiles(): Promise<string[]>;
   open(path: string): Promise<ByteSource>;
+  /**
+   * Optional read-ahead hint (the Hub source coalesces these into few large range requests):
+   * the byte ranges of `path` the pipeline is going to read, in the order it will read them.
+   */
+  prefetch?(path: string, ranges: { offset: number; length: number }[]): Promise<void>;
 }
 
 /** One output file being written sequentially. */

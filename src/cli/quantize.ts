@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * quantize — the Node CLI on the same core as the app:
+ *   npm run quantize -- --model <dir|org/repo> --out <dir> [--bits 4|8|16] [--scheme per_tensor|sp]
+ *     [--rotation full|block|none] [--block-size 64] [--clip absmax|mse] [--seed 0]
+ *     [--quantize-embeddings true|false] [--dtype f16|f32] [--backend cpu|webgpu]
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { parseSettings } from '../core/settings';
+import { InputError, CancelledError } from '../core/errors';
+import { runPipeline } from '../core/pipeline/run';
+import { formatLayerSummary } from '../core/pipeline/report';
+import { reportToJson } from '../core/pipeline/report-json';
+import { openCliSource } from './source';
+import { openCliBackend } from './backend';
+import { createFsSink } from '../sinks/fs-sink-node';
+
+const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [options]
+  --bits 4|8|16                 weight bits (16 = rotation/fusion only)        [4]
+  --scheme per_tensor|sp        one step per tensor, or per output row (SP)     [sp]
+  --rotation full|block|none    residual Hadamard rotation                      [full]
+  --block-size N                block size for --rotation block                 [64]
+  --clip absmax|mse             step from max|W|, or MSE-optimal clip           [mse]
+  --seed N                      seed of the random Hadamard signs               [0]
+  --quantize-embeddings BOOL    quantize model.embed_tokens too                 [true]
+  --dtype f16|f32               stored dtype (f32 for exact checks)             [f16]
+  --backend cpu|webgpu          where the math runs                             [cpu]
+  --revision REV                Hub revision (with a repo id)                   [main]
+  --hub-url URL                 Hub or mirror address                           [https://huggingface.co]
+  --token hf_...                Hub token (or env HF_TOKEN); never written anywhere
+  --max-shard-size BYTES        shard model.safetensors above this size         [2000000000]
+  --report FILE                 also write the per-tensor report as JSON
+  --overwrite                   replace an existing --out folder
+  --quiet                       no per-tensor progress lines`;
+
+async function main(): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        model: { type: 'string' }, out: { type: 'string' }, bits: { type: 'string' }, scheme: { type: 'string' },
+        rotation: { type: 'string' }, 'block-size': { type: 'string' }, clip: { type: 'string' }, seed: { type: 'string' },
+        'quantize-embeddings': { type: 'string' }, dtype: { type: 'string' }, backend: { type: 'string' },
+        revision: { type: 'string' }, 'hub-url': { type: 'string' }, token: { type: 'string' },
+        'max-shard-size': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
+        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) { process.stdout.write(USAGE + '\n'); return 0; }
+  if (!values.model || !values.out) { process.stderr.write(`error: --model and --out are required\n${USAGE}\n`); return 2; }
+
+  const controller = new AbortController();
+  process.once('SIGINT', () => { process.stderr.write('\ncancelling…\n'); controller.abort(); });
+  try {
+    const settings = parseSettings({
+      bits: values.bits, scheme: values.scheme, rotation: values.rotation, blockSize: values['block-size'],
+      clip: values.clip, seed: values.seed, quantizeEmbeddings: values['quantize-embeddings'], dtype: values.dtype,
+    });
+    const maxShardBytes = values['max-shard-size'] !== undefined ? Number(values['max-shard-size']) : undefined;
+    if (maxShardBytes !== undefined && !(Number.isInteger(maxShardBytes) && maxShardBytes > 0)) {
+      throw new InputError(`--max-shard-size ${String(values['max-shard-size'])}: expected a positive integer number of bytes`);
+    }
+    const modelArg = String(values.model);
+    const { source, target } = await openCliSource(modelArg, {
+      revision: values.revision as string | undefined,
+      hubUrl: values['hub-url'] as string | undefined,
+      token: (values.token as string | undefined) ?? process.env.HF_TOKEN,
+      signal: controller.signal,
+    });
+    const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', (msg) => process.stderr.write(`notice: ${msg}\n`));
+    const outDir = resolve(String(values.out));
+    const sink = await createFsSink(outDir, { overwrite: values.overwrite === true });
+    const quiet = values.quiet === true;
+    process.stderr.write(`${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n`);
+    let lastIndex = -1;
+    const result = await runPipeline({
+      source, sink, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal,
+      onProgress: (e) => {
+        if (quiet || e.phase !== 'read' || e.tensorIndex === lastIndex) return;
+        lastIndex = e.tensorIndex;
+        const mb = (n: number): string => (n / 1e6).toFixed(1);
+        process.stderr.write(`[${e.tensorIndex + 1}/${e.tensorCount}] ${e.tensorName}  read ${mb(e.bytesRead)}/${mb(e.bytesToRead)} MB  written ${mb(e.bytesWritten)} MB  ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
+      },
+    });
+    await backend.dispose();
+    process.stdout.write(`\n${formatLayerSummary(result.reports)}\n\n`);
+    process.stdout.write(
+      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}) ` +
+        `in ${(result.elapsedMs / 1000).toFixed(2)} s on ${result.backend}\n` +
+        `wrote ${result.files.length} files, ${(result.bytesWritten / 1e6).toFixed(2)} MB, to ${outDir}\n`,
+    );
+    if (values.report) await writeFile(String(values.report), JSON.stringify(reportToJson(result), null, 1));
+    return 0;
+  } catch (e) {
+    if (e instanceof InputError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
+    if (e instanceof CancelledError) { process.stderr.write('cancelled; no bundle was written\n'); return 130; }
+    process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+main().then((code) => process.exit(code));

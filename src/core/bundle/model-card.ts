@@ -1,0 +1,76 @@
+import { cliCommand, runQuery, type RunTarget } from '../link';
+import type { QuantSettings } from '../settings';
+import { errorTotals, formatLayerSummary, type TensorReport } from '../pipeline/report';
+import { TOOL_NAME, TOOL_VERSION } from '../version';
+
+export interface ModelCardInput {
+  target: RunTarget;
+  /** What the CLI's --model was, for the reproduction command. */
+  modelArg: string;
+  settings: QuantSettings;
+  reports: TensorReport[];
+  quantizedCount: number;
+  rotated: boolean;
+  residualHadamard: string | null;
+  /** Optional quality check figures (perplexity etc.), added by the eval step. */
+  quality?: Record<string, number | string>;
+}
+
+/** README.md of the bundle. Deterministic: no dates or paths, so equal runs give equal bytes. */
+export function modelCard(m: ModelCardInput): string {
+  const s = m.settings;
+  const t = errorTotals(m.reports);
+  const title = s.bits === 16 ? 'rotated, unquantized' : `W${s.bits} ${s.scheme}/${s.clip}`;
+  const lines: string[] = [
+    `# ${m.target.model} — QuaRot ${title}`,
+    '',
+    `Made with ${TOOL_NAME} ${TOOL_VERSION} from \`${m.target.model}\`${m.target.revision ? ` at revision \`${m.target.revision}\`` : ''}.`,
+    '',
+    '| setting | value |',
+    '|---|---|',
+    `| bits | ${s.bits} |`,
+    `| scheme | ${s.scheme} |`,
+    `| clip | ${s.clip} |`,
+    `| rotation | ${s.rotation}${s.rotation === 'block' ? ` (block size ${s.blockSize})` : ''}${m.residualHadamard ? ` — residual Hadamard ${m.residualHadamard}` : ''} |`,
+    `| seed | ${s.seed} |`,
+    `| embeddings quantized | ${s.quantizeEmbeddings && s.bits !== 16} |`,
+    `| tensors quantized | ${m.quantizedCount} |`,
+    `| stored dtype | ${s.dtype === 'f32' ? 'float32' : 'float16'} |`,
+    '',
+    'Format: ANEMLL SP (`ENABLE_SP_QUANT`): each quantized projection stores the dequantized weight, its bias, ' +
+      '`input_scales` [1, in], `output_scales` [out, 1] and a `codebook`; `weight / (input_scales · output_scales)` ' +
+      'is on the integer grid. RMSNorm gains are fused and the LM head is untied and kept in 16-bit.',
+    '',
+  ];
+  if (t.tensors > 0) {
+    lines.push(
+      '## Quantization error',
+      '',
+      `Mean relative weight error ${(t.meanError * 100).toFixed(3)} %; plain RTN of the original weights with the same ` +
+        `scheme and clip: ${(t.meanBaseline * 100).toFixed(3)} % (${t.betterThanBaseline} of ${t.tensors} tensors better than plain RTN).`,
+      '',
+      '```',
+      formatLayerSummary(m.reports),
+      '```',
+      '',
+    );
+  }
+  if (m.quality) {
+    lines.push('## Quality check', '', '| metric | value |', '|---|---|');
+    for (const [k, v] of Object.entries(m.quality)) lines.push(`| ${k} | ${typeof v === 'number' ? v.toPrecision(6) : v} |`);
+    lines.push('');
+  }
+  lines.push(
+    '## Reproduce',
+    '',
+    `App link (append to the QuaRot Studio address): \`${runQuery(m.target, s)}\``,
+    '',
+    '```',
+    cliCommand(m.modelArg, s, m.target.revision),
+    '```',
+    '',
+    'Same input, settings and seed give a byte-identical bundle.',
+    '',
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,116 @@
+import type { Backend, Mat } from '../../backends/types';
+import type { Bits, Clip, Scheme } from '../settings';
+import { roundToF16 } from '../safetensors/dtype';
+
+/** The symmetric integer grid of a bit width: Q ∈ [qmin, qmax], qmax = 2^(b−1) − 1. */
+export function gridFor(bits: Bits): { qmin: number; qmax: number } {
+  const qmax = 2 ** (bits - 1) - 1;
+  return { qmin: -qmax - 1, qmax };
+}
+
+/**
+ * MSE clip candidates α = 0.20, 0.21, …, 1.00 (81 values, SPEC §3 asks for 80–100 in [0.2, 1]).
+ * `invAlphas` are precomputed on the host so no backend ever divides (GPU division is not
+ * correctly rounded, multiplication is).
+ */
+export const MSE_ALPHAS: Float32Array = Float32Array.from({ length: 81 }, (_, k) => 0.2 + 0.01 * k);
+export const MSE_INV_ALPHAS: Float32Array = MSE_ALPHAS.map((a) => 1 / a);
+
+/** What is stored for one quantized tensor and how its rows were stepped. */
+export interface TensorScales {
+  /** F16-representable value of every `input_scales` entry (one value: per-tensor or SP factor c). */
+  inputScale: number;
+  /** F16-representable `output_scales`, one per row. */
+  outputScales: Float32Array;
+  /** Effective per-row step the loader recovers: fp16(input_scale · output_scale_r). */
+  rowStep: Float32Array;
+  /** fround(1 / rowStep) (0 where rowStep is 0). */
+  rowInv: Float32Array;
+  /** Chosen clip ratio: one per tensor (per_tensor) or per row (sp); 1 for absmax. */
+  alphas: Float32Array;
+}
+
+const F16_MIN_SUBNORMAL = 2 ** -24;
+
+/**
+ * Choose quantization steps for a matrix already on the backend (after any rotation):
+ * absmax or MSE-optimal clip, per tensor or per row (SP), then lay them out as ANEMLL's
+ * input/output scales per FORMAT.md ("Where the scales go").
+ */
+export async function chooseScales(
+  backend: Backend,
+  m: Mat,
+  rowAbsMax: Float32Array,
+  bits: Bits,
+  scheme: Scheme,
+  clip: Clip,
+): Promise<TensorScales> {
+  const { qmin, qmax } = gridFor(bits);
+  const rows = m.rows;
+  let tensorMax = 0;
+  for (let r = 0; r < rows; r++) if (rowAbsMax[r] > tensorMax) tensorMax = rowAbsMax[r];
+  // The range each row's step is based on: its own max (sp) or the tensor's (per_tensor).
+  const rowRange = scheme === 'sp' ? rowAbsMax : new Float32Array(rows).fill(tensorMax);
+  const rowBase = new Float32Array(rows);
+  const rowInvBase = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const mr = rowRange[r];
+    rowBase[r] = mr / qmax;
+    rowInvBase[r] = mr > 0 ? qmax / mr : 0;
+  }
+
+  const alphaIndex = new Int32Array(scheme === 'sp' ? rows : 1).fill(MSE_ALPHAS.length - 1);
+  if (clip === 'mse' && tensorMax > 0) {
+    const n = MSE_ALPHAS.length;
+    const sse = await backend.mseRowErrors(m, rowBase, rowInvBase, MSE_ALPHAS, MSE_INV_ALPHAS, qmin, qmax);
+    if (scheme === 'sp') {
+      for (let r = 0; r < rows; r++) alphaIndex[r] = argminFromTop(sse, r * n, n);
+    } else {
+      // Per-tensor totals: row sums added in row order in f64 on the host (identical on every backend).
+      const totals = new Float64Array(n);
+      for (let r = 0; r < rows; r++) for (let k = 0; k < n; k++) totals[k] += sse[r * n + k];
+      alphaIndex[0] = argminFromTop(totals, 0, n);
+    }
+  }
+
+  const alphas = Float32Array.from(alphaIndex, (k) => MSE_ALPHAS[k]);
+  const delta = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) delta[r] = Math.fround(rowBase[r] * alphas[scheme === 'sp' ? r : 0]);
+
+  const outputScales = new Float32Array(rows);
+  let inputScale: number;
+  if (scheme === 'per_tensor') {
+    // Δ in input_scales, output_scales = 1 (FORMAT.md: keeps the loader's raw outputs near true size).
+    inputScale = delta[0] > 0 ? roundToF16(Math.max(delta[0], F16_MIN_SUBNORMAL)) : 1;
+    outputScales.fill(1);
+  } else {
+    // SP: c = geometric mean of the nonzero row steps in input_scales, Δ_r / c in output_scales.
+    let logSum = 0;
+    let count = 0;
+    for (let r = 0; r < rows; r++) if (delta[r] > 0) { logSum += Math.log(delta[r]); count++; }
+    inputScale = count > 0 ? roundToF16(Math.max(Math.exp(logSum / count), F16_MIN_SUBNORMAL)) : 1;
+    for (let r = 0; r < rows; r++) {
+      outputScales[r] = delta[r] > 0 ? roundToF16(Math.max(delta[r] / inputScale, F16_MIN_SUBNORMAL)) : 1;
+    }
+  }
+  const rowStep = new Float32Array(rows);
+  const rowInv = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    // The loader divides by fp16(s_in · s_out): quantize on exactly that step.
+    const step = roundToF16(Math.fround(inputScale * outputScales[r]));
+    rowStep[r] = step;
+    rowInv[r] = step > 0 ? 1 / step : 0;
+  }
+  return { inputScale, outputScales, rowStep, rowInv, alphas };
+}
+
+/** Index of the smallest value; on ties the larger α (higher index) wins. */
+function argminFromTop(values: ArrayLike<number>, offset: number, n: number): number {
+  let best = n - 1;
+  let bestValue = values[offset + n - 1];
+  for (let k = n - 2; k >= 0; k--) {
+    const v = values[offset + k];
+    if (v < bestValue) { bestValue = v; best = k; }
+  }
+  return best;
+}

@@ -1,0 +1,80 @@
+import { InputError } from './errors';
+
+export type Bits = 4 | 8 | 16;
+export type Scheme = 'per_tensor' | 'sp';
+export type Clip = 'absmax' | 'mse';
+export type RotationMode = 'full' | 'block' | 'none';
+export type OutputDtype = 'f16' | 'f32';
+
+/** Everything that determines the bytes of a bundle (with the input model). */
+export interface QuantSettings {
+  bits: Bits;
+  scheme: Scheme;
+  clip: Clip;
+  rotation: RotationMode;
+  /** Used by rotation 'block': a power of two dividing the hidden size. */
+  blockSize: number;
+  seed: number;
+  quantizeEmbeddings: boolean;
+  dtype: OutputDtype;
+}
+
+/** SPEC §3 defaults; the app and the CLI share them so a link and a CLI call give the same bytes. */
+export const DEFAULT_SETTINGS: Readonly<QuantSettings> = Object.freeze({
+  bits: 4,
+  scheme: 'sp',
+  clip: 'mse',
+  rotation: 'full',
+  blockSize: 64,
+  seed: 0,
+  quantizeEmbeddings: true,
+  dtype: 'f16',
+});
+
+export const BLOCK_SIZES = [16, 32, 64, 128, 256] as const;
+
+/** Validate and normalise settings from untrusted input (CLI flags, URL parameters). */
+export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>): QuantSettings {
+  const s: QuantSettings = { ...DEFAULT_SETTINGS };
+  const bad = (key: string, value: unknown, expected: string): never => {
+    throw new InputError(`setting ${key}: got ${JSON.stringify(value)}; expected ${expected}`);
+  };
+  if (raw.bits !== undefined) {
+    const b = Number(raw.bits);
+    if (b !== 4 && b !== 8 && b !== 16) bad('bits', raw.bits, '4, 8 or 16');
+    s.bits = b as Bits;
+  }
+  if (raw.scheme !== undefined) {
+    if (raw.scheme !== 'per_tensor' && raw.scheme !== 'sp') bad('scheme', raw.scheme, 'per_tensor or sp');
+    s.scheme = raw.scheme as Scheme;
+  }
+  if (raw.clip !== undefined) {
+    if (raw.clip !== 'absmax' && raw.clip !== 'mse') bad('clip', raw.clip, 'absmax or mse');
+    s.clip = raw.clip as Clip;
+  }
+  if (raw.rotation !== undefined) {
+    if (raw.rotation !== 'full' && raw.rotation !== 'block' && raw.rotation !== 'none') bad('rotation', raw.rotation, 'full, block or none');
+    s.rotation = raw.rotation as RotationMode;
+  }
+  if (raw.blockSize !== undefined) {
+    const b = Number(raw.blockSize);
+    if (!Number.isInteger(b) || b < 2 || (b & (b - 1)) !== 0 || b > 65536) bad('block-size', raw.blockSize, 'a power of two such as 16, 32, 64, 128 or 256');
+    s.blockSize = b;
+  }
+  if (raw.seed !== undefined) {
+    const v = Number(raw.seed);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) bad('seed', raw.seed, 'an integer from 0 to 4294967295');
+    s.seed = v;
+  }
+  if (raw.quantizeEmbeddings !== undefined) {
+    const v = raw.quantizeEmbeddings;
+    if (v === true || v === 'true' || v === '1') s.quantizeEmbeddings = true;
+    else if (v === false || v === 'false' || v === '0') s.quantizeEmbeddings = false;
+    else bad('quantize-embeddings', v, 'true or false');
+  }
+  if (raw.dtype !== undefined) {
+    if (raw.dtype !== 'f16' && raw.dtype !== 'f32') bad('dtype', raw.dtype, 'f16 or f32');
+    s.dtype = raw.dtype as OutputDtype;
+  }
+  return s;
+}

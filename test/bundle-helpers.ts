@@ -1,0 +1,68 @@
+/** Test helpers shared by the pipeline/bundle tests: fixture access, running the pipeline in memory, loading weights. */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CpuBackend } from '../src/backends/cpu/cpu-backend';
+import type { Backend } from '../src/backends/types';
+import { runPipeline, type PipelineResult } from '../src/core/pipeline/run';
+import { parseSettings, type QuantSettings } from '../src/core/settings';
+import { openSafetensorsModel } from '../src/core/safetensors/model';
+import { readTensorF32 } from '../src/core/safetensors/read-tensor';
+import { memoryModelSource, memorySink } from '../src/core/safetensors/test-helpers';
+import type { WeightSource } from '../src/eval/forward-cpu';
+
+export const FIXTURE_DIR = resolve(__dirname, '../../shared/fixtures/tinystories-260k');
+export const HAVE_FIXTURE = existsSync(join(FIXTURE_DIR, 'model.safetensors'));
+export const FIXTURE_SKIP_REASON = `fixture not found at ${FIXTURE_DIR} (../shared is only present in this workplace)`;
+
+/** Every regular file of a folder, as bytes (small test models only). */
+export function readFolder(dir: string): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (statSync(p).isFile()) out[f] = new Uint8Array(readFileSync(p));
+  }
+  return out;
+}
+
+export interface MemoryRun {
+  result: PipelineResult;
+  files: Record<string, Uint8Array>;
+}
+
+/** Run the whole pipeline from in-memory files into an in-memory sink. */
+export async function runInMemory(
+  files: Record<string, Uint8Array>,
+  settings: Partial<Record<keyof QuantSettings, unknown>>,
+  opts: { backend?: Backend; maxShardBytes?: number; model?: string } = {},
+): Promise<MemoryRun> {
+  const sink = memorySink();
+  const result = await runPipeline({
+    source: memoryModelSource(files, opts.model ?? 'test-model'),
+    sink,
+    settings: parseSettings(settings),
+    backend: opts.backend ?? new CpuBackend(),
+    target: { model: opts.model ?? 'test-model' },
+    maxShardBytes: opts.maxShardBytes,
+  });
+  return { result, files: sink.files };
+}
+
+/** All tensors of a (possibly sharded) safetensors model held in memory, decoded to f32. */
+export async function loadWeights(files: Record<string, Uint8Array>): Promise<Map<string, Float32Array>> {
+  const model = await openSafetensorsModel(memoryModelSource(files));
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of model.tensors) out.set(name, await readTensorF32(model.files.get(t.file)!.source, t.info));
+  return out;
+}
+
+export function weightSource(m: Map<string, Float32Array>): WeightSource {
+  return { get: (name) => m.get(name) };
+}
+
+/** Relative RMS difference of two equally long vectors. */
+export function relRms(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let r = 0;
+  for (let i = 0; i < a.length; i++) { d += (a[i] - b[i]) ** 2; r += a[i] ** 2; }
+  return Math.sqrt(d / r);
+}
