@@ -17,3 +17,29 @@ describe.skipIf(!HAVE_FIXTURE)(`tiny real model: function preservation ${HAVE_FI
     expect(relRms(ref, got)).toBeLessThan(1e-5);
   });
 });
+
+describe.skipIf(!HAVE_FIXTURE)(`tiny real model: perplexity (SPEC §7, 256-token windows) ${HAVE_FIXTURE ? '' : FIXTURE_SKIP_REASON}`, () => {
+  it('bits-16 bundle within 1 % of the README FP figure; W4 defaults ≈ SPEC §3, plain RTN reported', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { evaluate } = await import('../src/eval/perplexity');
+    const tokens: number[] = JSON.parse(readFileSync(`${FIXTURE_DIR}/eval.tokens.json`, 'utf8')).ids;
+    const src = readFolder(FIXTURE_DIR);
+    const load = async (files: Record<string, Uint8Array>) =>
+      createQwen2Cpu(dimsFromConfig(JSON.parse(new TextDecoder().decode(files['config.json']))), weightSource(await loadWeights(files)));
+    const fp = await load(src);
+
+    const b16 = await runInMemory(src, { bits: 16 });
+    const all = evaluate(await load(b16.files), undefined, tokens, 256);
+    expect(all.windows).toBe(229);
+    expect(Math.abs(all.pplA / 3.5885 - 1)).toBeLessThan(0.01);
+
+    const w4 = await runInMemory(src, {});
+    const plain = await runInMemory(src, { rotation: 'none' });
+    const r = evaluate(fp, await load(w4.files), tokens, 256, 40);
+    const rp = evaluate(fp, await load(plain.files), tokens, 256, 40);
+    console.log(`fixture, first 40 windows: FP ${r.pplA.toFixed(3)}; W4 sp/mse full ${r.pplB!.toFixed(3)} (KL ${r.klMean!.toFixed(4)}); plain RTN ${rp.pplB!.toFixed(3)} (KL ${rp.klMean!.toFixed(4)})`);
+    expect(r.pplA).toBeCloseTo(3.570, 2);
+    expect(r.pplB!).toBeLessThan(4.15); // SPEC §3: ≈ 4.12 for sp/mse full
+    expect(rp.pplB!).toBeLessThan(4.15); // SPEC §3: ≈ 4.04 plain; on this outlier-free model plain RTN is about as good
+  });
+});

@@ -76,7 +76,7 @@ async function main(): Promise<number> {
     });
     const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', (msg) => process.stderr.write(`notice: ${msg}\n`));
     const outDir = resolve(String(values.out));
-    const sink = await createFsSink(outDir, { overwrite: values.overwrite === true });
+    const sink = await createFsSink({ out: outDir, overwrite: values.overwrite === true });
     const quiet = values.quiet === true;
     process.stderr.write(`${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n`);
     let lastIndex = -1;
@@ -90,6 +90,7 @@ async function main(): Promise<number> {
       },
     });
     await backend.dispose();
+    await (source as { close?: () => Promise<void> }).close?.();
     process.stdout.write(`\n${formatLayerSummary(result.reports)}\n\n`);
     process.stdout.write(
       `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}) ` +

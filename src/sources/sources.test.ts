@@ -75,7 +75,7 @@ describe('createNodeFsSource', () => {
 });
 
 describe('files source', () => {
-  const mk = (path: string, content: string | Uint8Array) => ({ path, file: new File([content], path.split('/').pop()!) });
+  const mk = (path: string, content: string | Uint8Array) => ({ path, file: new File([content as BlobPart], path.split('/').pop()!) });
 
   it('strips the common folder, skips OS clutter, reads slices, validates', async () => {
     const data = new Uint8Array(randomBytes(100_000));

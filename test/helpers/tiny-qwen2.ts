@@ -236,7 +236,7 @@ export async function writeTinyQwen2(dir: string, model: TinyQwen2, opts: WriteT
   for (const name of names) await writer.writeTensor(name, encode(model.tensors.get(name)!.data, opts.dtype));
   await writer.finish();
 
-  const config = { ...model.config, torch_dtype: TORCH_DTYPE[opts.dtype] };
+  const config: Record<string, unknown> = { ...model.config, torch_dtype: TORCH_DTYPE[opts.dtype] };
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const gen = { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id };
   writeFileSync(path.join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');

@@ -1,0 +1,166 @@
+/**
+ * FORMAT.md: keys, shapes and dtypes of an ANEMLL SP bundle; every quantized weight lies on
+ * its integer grid; config.json and quantization_config.json fields (SPEC §5).
+ */
+import { describe, expect, it } from 'vitest';
+import { openSafetensorsModel } from '../src/core/safetensors/model';
+import { readTensorF32 } from '../src/core/safetensors/read-tensor';
+import { memoryModelSource } from '../src/core/safetensors/test-helpers';
+import { PROJECTIONS } from '../src/core/qwen2/plan';
+import { makeTinyQwen2, tinyWeights } from './helpers/tiny-qwen2';
+import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, readFolder, runInMemory } from './bundle-helpers';
+import { encodeF32, roundToF16 } from '../src/core/safetensors/dtype';
+import { planSafetensorsShards, SafetensorsStreamWriter } from '../src/core/safetensors/writer';
+import { memorySink } from '../src/core/safetensors/test-helpers';
+
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** A generated model as in-memory HF files (F32, one file). */
+async function tinyFiles(): Promise<Record<string, Uint8Array>> {
+  const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 80, tie: true, seed: 7, outliers: true });
+  const specs = [...m.tensors.keys()].sort().map((name) => ({ name, dtype: 'F32' as const, shape: m.tensors.get(name)!.shape }));
+  const sink = memorySink();
+  const w = new SafetensorsStreamWriter(sink, planSafetensorsShards(specs, { maxShardBytes: 1e9 }));
+  const weights = tinyWeights(m);
+  for (const s of specs) await w.writeTensor(s.name, encodeF32(weights.get(s.name)!));
+  await w.finish();
+  return { ...sink.files, 'config.json': new TextEncoder().encode(JSON.stringify(m.config)) };
+}
+
+async function checkBundle(files: Record<string, Uint8Array>, bits: 4 | 8, layers: number, quantizeEmbeddings: boolean) {
+  const model = await openSafetensorsModel(memoryModelSource(files));
+  const qmax = 2 ** (bits - 1) - 1;
+  const names = new Set(model.tensors.keys());
+  const expected = new Set<string>(['model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']);
+  for (let l = 0; l < layers; l++) {
+    expected.add(`model.layers.${l}.input_layernorm.weight`).add(`model.layers.${l}.post_attention_layernorm.weight`);
+    for (const p of PROJECTIONS) {
+      const pre = `model.layers.${l}.${p.endsWith('proj') && ['gate_proj', 'up_proj', 'down_proj'].includes(p) ? 'mlp' : 'self_attn'}.${p}`;
+      for (const k of ['weight', 'bias', 'input_scales', 'output_scales', 'codebook']) expected.add(`${pre}.${k}`);
+    }
+  }
+  expect([...names].sort()).toEqual([...expected].sort());
+  let gridChecked = 0;
+  for (const [name, t] of model.tensors) {
+    expect(t.info.dtype, name).toBe('F16');
+    if (!name.endsWith('.weight') || !name.includes('_proj')) continue;
+    const pre = name.slice(0, -'.weight'.length);
+    const get = async (n: string) => {
+      const x = model.tensors.get(n)!;
+      return { shape: x.info.shape, data: await readTensorF32(model.files.get(x.file)!.source, x.info) };
+    };
+    const w = await get(name);
+    const [rows, cols] = w.shape;
+    const si = await get(`${pre}.input_scales`);
+    const so = await get(`${pre}.output_scales`);
+    const cb = await get(`${pre}.codebook`);
+    const b = await get(`${pre}.bias`);
+    expect(si.shape).toEqual([1, cols]);
+    expect(so.shape).toEqual([rows, 1]);
+    expect(b.shape).toEqual([rows]);
+    expect(Array.from(cb.data)).toEqual(Array.from({ length: 2 ** bits }, (_, i) => i - qmax - 1));
+    if (!/[qkv]_proj$/.test(pre)) expect(b.data.every((v) => v === 0)).toBe(true);
+    // The loader's W_q = weight / fp16(s_in · s_out) must land on the grid.
+    const distinct = new Set<number>();
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const q = w.data[r * cols + c] / Math.fround(si.data[c] * so.data[r]);
+        const rq = Math.round(q);
+        expect(Math.abs(q - rq)).toBeLessThanOrEqual(2 ** -9 * Math.max(1, Math.abs(q)));
+        expect(rq).toBeGreaterThanOrEqual(-qmax - 1);
+        expect(rq).toBeLessThanOrEqual(qmax);
+        distinct.add(rq);
+      }
+    }
+    expect(distinct.size).toBeLessThanOrEqual(2 ** bits);
+    expect(distinct.size).toBeGreaterThan(2 ** bits / 2); // a real spread of codes, not a degenerate tensor
+    gridChecked++;
+  }
+  expect(gridChecked).toBe(7 * layers);
+  // Norms are ones after fusion.
+  const norm = model.tensors.get('model.norm.weight')!;
+  expect(Array.from(await readTensorF32(model.files.get(norm.file)!.source, norm.info)).every((v) => v === 1)).toBe(true);
+  // Quantized embedding: one shared integer grid per row (sp) → ≤ 2^b distinct values per row.
+  if (quantizeEmbeddings) {
+    const e = model.tensors.get('model.embed_tokens.weight')!;
+    const data = await readTensorF32(model.files.get(e.file)!.source, e.info);
+    const cols = e.info.shape[1];
+    const row0 = new Set(Array.from(data.subarray(0, cols)));
+    expect(row0.size).toBeLessThanOrEqual(2 ** bits);
+  }
+}
+
+describe('ANEMLL SP bundle layout', () => {
+  it.each([
+    [4, 'sp', 'mse'],
+    [8, 'per_tensor', 'absmax'],
+    [4, 'per_tensor', 'mse'],
+  ] as const)('W%i %s/%s: keys, shapes, dtypes, grid membership, configs', async (bits, scheme, clip) => {
+    const src = await tinyFiles();
+    const { files, result } = await runInMemory(src, { bits, scheme, clip });
+    await checkBundle(files, bits, 2, true);
+    expect(result.plan.quantizedCount).toBe(2 * 7 + 1);
+    const cfg = JSON.parse(text(files['config.json']));
+    expect(cfg.tie_word_embeddings).toBe(false);
+    expect(cfg.torch_dtype).toBe('float16');
+    expect('quantization_config' in cfg).toBe(false);
+    expect(cfg.hidden_size).toBe(64);
+    const qc = JSON.parse(text(files['quantization_config.json']));
+    expect(qc).toMatchObject({
+      quantization_method: 'quarot', weight_bits: bits, per_tensor: true, rotated: true, symmetric: true,
+      model_type: 'qwen2', layers_quantized: 15, online_had: false, fusion_applied: true, rotation: 'full',
+      scheme, clip, seed: 0, quantize_embeddings: true,
+    });
+    expect(qc.tool_version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(text(files['README.md'])).toContain(`bits | ${bits}`);
+    // per_tensor: one step for the whole tensor → output_scales all 1 (FORMAT.md).
+    if (scheme === 'per_tensor') {
+      const model = await openSafetensorsModel(memoryModelSource(files));
+      const so = model.tensors.get('model.layers.0.self_attn.q_proj.output_scales')!;
+      expect(Array.from(await readTensorF32(model.files.get(so.file)!.source, so.info)).every((v) => v === 1)).toBe(true);
+    }
+  });
+
+  it('bits 16: plain layout, no scale keys, q/k/v biases only', async () => {
+    const { files } = await runInMemory(await tinyFiles(), { bits: 16 });
+    const model = await openSafetensorsModel(memoryModelSource(files));
+    const names = [...model.tensors.keys()];
+    expect(names.some((n) => /scales|codebook/.test(n))).toBe(false);
+    expect(names.filter((n) => n.endsWith('.bias')).sort()).toEqual(
+      [0, 1].flatMap((l) => ['k', 'q', 'v'].map((p) => `model.layers.${l}.self_attn.${p}_proj.bias`)).sort(),
+    );
+    expect(JSON.parse(text(files['quantization_config.json'])).layers_quantized).toBe(0);
+  });
+
+  it('rotation none, embeddings kept: stays tied, norms unchanged', async () => {
+    const src = await tinyFiles();
+    const { files } = await runInMemory(src, { bits: 4, rotation: 'none', quantizeEmbeddings: false });
+    const model = await openSafetensorsModel(memoryModelSource(files));
+    expect(model.tensors.has('lm_head.weight')).toBe(false);
+    expect(JSON.parse(text(files['config.json'])).tie_word_embeddings).toBe(true);
+    const orig = await openSafetensorsModel(memoryModelSource(src));
+    const read = async (m: typeof model, n: string) => Array.from(await readTensorF32(m.files.get(m.tensors.get(n)!.file)!.source, m.tensors.get(n)!.info));
+    const g = await read(orig, 'model.layers.0.input_layernorm.weight');
+    expect(await read(model, 'model.layers.0.input_layernorm.weight')).toEqual(g.map(roundToF16));
+    expect(g.some((v) => Math.abs(v - 1) > 0.1)).toBe(true);
+    expect(await read(model, 'model.embed_tokens.weight')).toHaveLength(80 * 64);
+  });
+
+  it('rotation none with the embedding quantized: written untied with an FP16 head', async () => {
+    const { files } = await runInMemory(await tinyFiles(), { bits: 4, rotation: 'none' });
+    const model = await openSafetensorsModel(memoryModelSource(files));
+    expect(model.tensors.has('lm_head.weight')).toBe(true);
+    expect(JSON.parse(text(files['config.json'])).tie_word_embeddings).toBe(false);
+  });
+});
+
+describe.skipIf(!HAVE_FIXTURE)(`real tiny model bundle ${HAVE_FIXTURE ? '' : FIXTURE_SKIP_REASON}`, () => {
+  it('W4 defaults: layout, grid, 5 layers, tokenizer passed through', async () => {
+    const src = readFolder(FIXTURE_DIR);
+    const { files, result } = await runInMemory(src, {});
+    await checkBundle(files, 4, 5, true);
+    expect(result.plan.quantizedCount).toBe(36);
+    expect(files['tokenizer.json']).toEqual(src['tokenizer.json']);
+    expect(files['generation_config.json']).toEqual(src['generation_config.json']);
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * The CLI end to end (a real child process): a good run prints progress and the per-layer
+ * summary; each SPEC §8 file-level fault gives its specific message, a non-zero exit and no
+ * output folder (nor any leftover partial folder).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeTinyQwen2, writeTinyQwen2 } from './helpers/tiny-qwen2';
+import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './bundle-helpers';
+
+const ROOT = resolve(__dirname, '..');
+const tmp = mkdtempSync(join(tmpdir(), 'quarot-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/quantize.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+let n = 0;
+async function tinyModel(opts: Partial<Parameters<typeof makeTinyQwen2>[0]> = {}): Promise<string> {
+  const dir = join(tmp, `model-${n++}`);
+  await writeTinyQwen2(dir, makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 64, tie: true, seed: 3, ...opts }), { dtype: 'F32' });
+  return dir;
+}
+
+/** Rewrite a safetensors file's JSON header (data section kept byte for byte). */
+function editHeader(file: string, edit: (h: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>) => void): void {
+  const buf = readFileSync(file);
+  const len = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + len).toString('utf8'));
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(file, Buffer.concat([prefix, json, buf.subarray(8 + len)]));
+}
+
+function expectNoBundle(out: string): void {
+  expect(existsSync(out)).toBe(false);
+  const leftovers = readdirSync(tmp).filter((f) => f.startsWith(`${out.split('/').pop()}.partial`));
+  expect(leftovers).toEqual([]);
+}
+
+describe('quantize CLI', () => {
+  it.skipIf(!HAVE_FIXTURE)(`runs on the real tiny model with the defaults ${HAVE_FIXTURE ? '' : FIXTURE_SKIP_REASON}`, () => {
+    const out = join(tmp, 'fixture-w4');
+    const r = cli(['--model', FIXTURE_DIR, '--out', out]);
+    expect(r.stderr).toContain('[1/');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/mean relative error [\d.]+ % \(plain RTN [\d.]+ %\)/);
+    expect(r.stdout).toContain('quantized 36 tensors (4-bit sp/mse, rotation full)');
+    expect(readdirSync(out).sort()).toEqual(
+      ['README.md', 'config.json', 'generation_config.json', 'manifest.sha256', 'model.safetensors', 'quantization_config.json', 'tokenizer.json', 'tokenizer_config.json'],
+    );
+    // The summary has one line per layer.
+    expect(r.stdout.split('\n').filter((l) => /^\d\s+\S+\/\S+/.test(l))).toHaveLength(5);
+  });
+
+  it('shards above --max-shard-size with Hugging Face names and an index', async () => {
+    const out = join(tmp, 'sharded');
+    const r = cli(['--model', await tinyModel(), '--out', out, '--max-shard-size', '60000', '--quiet']);
+    expect(r.code).toBe(0);
+    const files = readdirSync(out);
+    const shards = files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
+    expect(shards.length).toBeGreaterThan(1);
+    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(new Set(Object.values(index.weight_map))).toEqual(new Set(shards));
+  });
+
+  const cases: [string, () => Promise<string>, RegExp][] = [
+    ['truncated file', async () => {
+      const d = await tinyModel();
+      const f = join(d, 'model.safetensors');
+      truncateSync(f, readFileSync(f).length - 1000);
+      return d;
+    }, /model\.safetensors.*(past the end|truncated|beyond)/i],
+    ['offsets past the end', async () => {
+      const d = await tinyModel();
+      editHeader(join(d, 'model.safetensors'), (h) => {
+        const t = h['model.norm.weight'];
+        t.data_offsets = [t.data_offsets[0] + 10_000_000, t.data_offsets[1] + 10_000_000];
+      });
+      return d;
+    }, /model\.norm\.weight.*model\.safetensors|model\.safetensors.*model\.norm\.weight/],
+    ['overlapping tensors', async () => {
+      const d = await tinyModel();
+      editHeader(join(d, 'model.safetensors'), (h) => {
+        const a = h['model.layers.0.input_layernorm.weight'];
+        const b = h['model.layers.0.post_attention_layernorm.weight'];
+        b.data_offsets = [a.data_offsets[0] + 4, a.data_offsets[1] + 4];
+      });
+      return d;
+    }, /overlap/i],
+    ['shapes that disagree with the config', async () => {
+      const d = await tinyModel();
+      const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 100 }));
+      return d;
+    }, /tensor model\.layers\.0\.mlp\.(down|gate|up)_proj\.weight in model\.safetensors has shape \[\d+, \d+\]; config\.json implies \[\d+, \d+\]/],
+    ['a missing tensor', async () => {
+      const d = await tinyModel();
+      editHeader(join(d, 'model.safetensors'), (h) => { delete h['model.layers.1.mlp.up_proj.weight']; });
+      return d;
+    }, /missing 1 tensor.*model\.layers\.1\.mlp\.up_proj\.weight/],
+    ['an extra tensor', async () => {
+      const d = join(tmp, `model-${n++}`);
+      const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 64, tie: true, seed: 3 });
+      m.tensors.set('model.layers.0.self_attn.rotary_emb.inv_freq', { shape: [8], data: new Float32Array(8) });
+      await writeTinyQwen2(d, m, { dtype: 'F32' });
+      return d;
+    }, /unexpected tensor model\.layers\.0\.self_attn\.rotary_emb\.inv_freq in model\.safetensors/],
+    ['a non-Qwen2 config', async () => {
+      const d = await tinyModel();
+      const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, model_type: 'llama' }));
+      return d;
+    }, /model_type is "llama"; expected "qwen2"/],
+    ['a hidden size no Hadamard construction fits', async () => tinyModel({ hidden: 42, heads: 3, kvHeads: 1, intermediate: 64 }), /no Hadamard construction of order n = 42.*block size 2/],
+    ['an unsupported dtype', async () => {
+      const d = await tinyModel();
+      editHeader(join(d, 'model.safetensors'), (h) => { h['model.norm.weight'].dtype = 'I32'; });
+      return d;
+    }, /unsupported dtype I32 for tensor model\.norm\.weight/],
+  ];
+
+  it.each(cases)('%s: specific error, exit 2, no bundle', async (_label, make, message) => {
+    const model = await make();
+    const out = join(tmp, `bad-${n++}`);
+    const r = cli(['--model', model, '--out', out, '--quiet']);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/^error: /m);
+    expect(r.code).toBe(2);
+    expectNoBundle(out);
+  });
+
+  it('bad settings are rejected before any work', async () => {
+    const r = cli(['--model', await tinyModel(), '--out', join(tmp, 'x'), '--bits', '3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('setting bits: got "3"; expected 4, 8 or 16');
+  });
+
+  it('block size that does not divide the hidden size', async () => {
+    const r = cli(['--model', await tinyModel({ hidden: 48, heads: 4, intermediate: 64 }), '--out', join(tmp, 'y'), '--rotation', 'block', '--block-size', '32']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('block size 32 does not divide hidden_size 48');
+  });
+});
