@@ -1,8 +1,8 @@
 // MSE clip search: for row r and candidate k (one invocation per candidate, the row streamed
 // through workgroup memory in chunks), in exactly the CPU's f32 order:
-//   step = row_base[r]·alpha[k]; inv = row_inv_base[r]·inv_alpha[k]   (computed on the host? no:
-//   here, one correctly rounded multiply each)
+//   step = row_base[r]·alpha[k]; inv = row_inv_base[r]·inv_alpha[k]  (one rounded multiply each)
 //   q = clamp(round_half_even(w·inv), qmin, qmax); e = w − step·q; sum = sum + e·e (sequential).
+// aux = [row_base (rows_total) | row_inv_base (rows_total) | alphas (n) | inv_alphas (n)].
 // Products are passed through opaque() (xor with a runtime zero) so no compiler can contract
 // them into a fused multiply-add.
 struct Params {
@@ -13,15 +13,12 @@ struct Params {
   qmin: f32,
   qmax: f32,
   zero: u32,      // always 0
-  _p0: u32,
+  rows_total: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> data: array<f32>;
-@group(0) @binding(2) var<storage, read> row_base: array<f32>;
-@group(0) @binding(3) var<storage, read> row_inv_base: array<f32>;
-@group(0) @binding(4) var<storage, read> alphas: array<f32>;
-@group(0) @binding(5) var<storage, read> inv_alphas: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 const CH: u32 = 2048u;
 var<workgroup> sh: array<f32, 2048>;
@@ -35,15 +32,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r = wid.y * nwg.x + wid.x;
   if (r >= p.rows) { return; }
   let gr = p.row_off + r;
-  let base = row_base[gr];
-  let inv_base = row_inv_base[gr];
+  let base = aux[gr];
+  let inv_base = aux[p.rows_total + gr];
+  let ao = 2u * p.rows_total;
   let k0 = lid;
   let k1 = lid + 128u;
   let has0 = k0 < p.n_cand;
   let has1 = k1 < p.n_cand;
   var step0 = 0.0; var inv0 = 0.0; var step1 = 0.0; var inv1 = 0.0;
-  if (has0) { step0 = base * alphas[k0]; inv0 = inv_base * inv_alphas[k0]; }
-  if (has1) { step1 = base * alphas[k1]; inv1 = inv_base * inv_alphas[k1]; }
+  if (has0) { step0 = base * aux[ao + k0]; inv0 = inv_base * aux[ao + p.n_cand + k0]; }
+  if (has1) { step1 = base * aux[ao + k1]; inv1 = inv_base * aux[ao + p.n_cand + k1]; }
   var sum0 = 0.0;
   var sum1 = 0.0;
   let o = r * p.cols;

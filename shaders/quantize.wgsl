@@ -10,14 +10,13 @@ struct Params {
   qmin: f32,
   qmax: f32,
   bins: u32,      // qmax − qmin + 1 ≤ 256
-  _p0: u32,
+  rows_total: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> data: array<f32>;
-@group(0) @binding(2) var<storage, read> row_step: array<f32>;
-@group(0) @binding(3) var<storage, read> row_inv: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>; // [row_step (rows_total) | row_inv (rows_total)]
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
 
 const PER_WG: u32 = 1024u;
 var<workgroup> local_counts: array<atomic<u32>, 256>;
@@ -50,8 +49,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let end = min(base + PER_WG, p.n);
   for (var i = base + lid; i < end; i += 128u) {
     let r = p.row_off + i / p.cols;
-    let q = clamp(round(data[i] * row_inv[r]), p.qmin, p.qmax);
-    var v = row_step[r] * q;
+    let q = clamp(round(data[i] * aux[p.rows_total + r]), p.qmin, p.qmax);
+    var v = aux[r] * q;
     if (p.f16 != 0u) { v = round_f16(v); }
     out[i] = v;
     atomicAdd(&local_counts[u32(q - p.qmin)], 1u);

@@ -7,12 +7,15 @@ struct Params {
   cols: u32,
   row_off: u32,
   zero: u32,
+  rows_total: u32,
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> diff: array<f32>;
-@group(0) @binding(4) var<storage, read_write> refs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [diff (rows_total) | ref (rows_total)]
 
 const RW: u32 = 64u;   // rows per workgroup = invocations
 const CW: u32 = 32u;   // columns per chunk
@@ -54,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
   if (my_row < p.rows) {
-    diff[p.row_off + my_row] = sd;
-    refs[p.row_off + my_row] = sr;
+    out[p.row_off + my_row] = sd;
+    out[p.rows_total + p.row_off + my_row] = sr;
   }
 }

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { parseSettings } from '../core/settings';
 import { InputError, CancelledError } from '../core/errors';
-import { runPipeline } from '../core/pipeline/run';
+import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
 import { reportToJson } from '../core/pipeline/report-json';
 import { openCliSource } from './source';
@@ -76,19 +76,20 @@ async function main(): Promise<number> {
     });
     const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', (msg) => process.stderr.write(`notice: ${msg}\n`));
     const outDir = resolve(String(values.out));
-    const sink = await createFsSink({ out: outDir, overwrite: values.overwrite === true });
     const quiet = values.quiet === true;
     process.stderr.write(`${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n`);
     let lastIndex = -1;
-    const result = await runPipeline({
-      source, sink, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal,
+    const makeSink = () => createFsSink({ out: outDir, overwrite: values.overwrite === true });
+    const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
+    const result = await runPipelineWithRestarts({
+      source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal,
       onProgress: (e) => {
         if (quiet || e.phase !== 'read' || e.tensorIndex === lastIndex) return;
         lastIndex = e.tensorIndex;
         const mb = (n: number): string => (n / 1e6).toFixed(1);
         process.stderr.write(`[${e.tensorIndex + 1}/${e.tensorCount}] ${e.tensorName}  read ${mb(e.bytesRead)}/${mb(e.bytesToRead)} MB  written ${mb(e.bytesWritten)} MB  ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
       },
-    });
+    }, makeSink, 2, restartNotice);
     await backend.dispose();
     await (source as { close?: () => Promise<void> }).close?.();
     process.stdout.write(`\n${formatLayerSummary(result.reports)}\n\n`);

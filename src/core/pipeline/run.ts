@@ -153,7 +153,13 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     const specs = plan.items.flatMap((it) => it.outputs);
     const layout = planSafetensorsShards(specs, { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });
     bytesToWrite = layout.files.reduce((s, f) => s + f.size, 0);
-    for (const it of plan.items) if (!(it.kind === 'lm_head' && it.source !== 'lm_head.weight')) bytesToRead += model.tensors.get(it.source)!.info.end - model.tensors.get(it.source)!.info.begin;
+    for (const it of plan.items) {
+      if (it.kind === 'lm_head' && it.source !== 'lm_head.weight') continue;
+      for (const name of it.biasSource ? [it.source, it.biasSource] : [it.source]) {
+        const t = model.tensors.get(name)!;
+        bytesToRead += t.info.end - t.info.begin;
+      }
+    }
 
     const readSource = async (name: string): Promise<{ bytes: Uint8Array; dtype: 'F32' | 'F16' | 'BF16' }> => {
       const t = model.tensors.get(name)!;
@@ -163,28 +169,28 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     };
 
     if (source.prefetch) {
-      // Tell a streaming source what will be read, per file, in processing order.
+      // Tell a streaming source what will be read, per file, sorted by offset so adjacent tensors
+      // coalesce into large requests (the plan already reads each shard almost in order). The
+      // final norm of a tied, rotated model is read first but sits at the end of the last shard:
+      // it stays a small direct read instead of pinning that shard's last block for the run.
       const ranges = new Map<string, { offset: number; length: number }[]>();
       const want = (name: string): void => {
         const t = model.tensors.get(name)!;
         if (!ranges.has(t.file)) ranges.set(t.file, []);
         ranges.get(t.file)!.push({ offset: t.info.begin, length: t.info.end - t.info.begin });
       };
-      plan.norms.forEach(want);
-      for (const it of plan.items) {
-        if (it.kind === 'norm' || (it.kind === 'lm_head' && it.source !== 'lm_head.weight')) continue;
+      const firstGroupNorm = plan.items.findIndex((it) => it.kind !== 'norm');
+      plan.items.forEach((it, i) => {
+        if (it.kind === 'lm_head' && it.source !== 'lm_head.weight') return;
+        if (it.name === 'model.norm.weight' && i < firstGroupNorm) return;
         want(it.source);
         if (it.biasSource) want(it.biasSource);
-      }
-      for (const [file, r] of ranges) await source.prefetch(file, r);
+      });
+      for (const [file, r] of ranges) await source.prefetch(file, r.sort((a, b) => a.offset - b.offset));
     }
 
-    // Norm gains are tiny: read them all first, fusion needs them before their linears.
+    // Norm gains, kept (they are small) for fusion into the linears that follow them in the plan.
     const gammas = new Map<string, Float32Array>();
-    for (const name of plan.norms) {
-      const { bytes, dtype } = await readSource(name);
-      gammas.set(name, decodeToF32(bytes, dtype));
-    }
 
     const writer = new SafetensorsStreamWriter(countingSink, layout);
     const outDtype = plan.outputDtype;
@@ -199,6 +205,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     };
     const { qmin, qmax } = settings.bits === 16 ? { qmin: 0, qmax: 0 } : gridFor(settings.bits);
     let embeddingCopy: Mat | null = null;
+    const gammaFor = (name: string): Float32Array => {
+      const g = gammas.get(name);
+      if (!g) throw new Error(`plan order: ${name} is needed before it is read`);
+      return g;
+    };
 
     for (tensorIndex = 0; tensorIndex < plan.items.length; tensorIndex++) {
       throwIfAborted(signal);
@@ -206,7 +217,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       tensorName = item.name;
       emit('read');
       if (item.kind === 'norm') {
-        const g = gammas.get(item.source)!;
+        const { bytes, dtype } = await readSource(item.source);
+        const g = decodeToF32(bytes, dtype);
+        gammas.set(item.source, g);
         await writer.writeTensor(item.name, encode(item.writeOnes ? new Float32Array(g.length).fill(1) : g));
         reports.push(normReport(item, g));
         opts.onTensor?.(reports[reports.length - 1]);
@@ -226,7 +239,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         embeddingCopy = await backend.clone(w0);
       }
       const result = await processMatrix(backend, item, w0, {
-        gamma: item.fuseNorm ? gammas.get(item.fuseNorm)! : null,
+        gamma: item.fuseNorm ? gammaFor(item.fuseNorm) : null,
         rowRot: rotationFor(item.rotateRows, item.cols),
         colRot: rotationFor(item.rotateCols, item.rows),
         settings, qmin, qmax, outDtype,

@@ -40,8 +40,6 @@ export interface PlanItem {
 
 export interface QuantPlan {
   items: PlanItem[];
-  /** Norm tensors to read before streaming (γ for fusion). */
-  norms: string[];
   writesLmHead: boolean;
   rotated: boolean;
   /** Number of quantized tensors (projections + embedding when quantized). */
@@ -112,7 +110,6 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   // The head is written whenever it differs from the embedding, or the source has its own.
   const writesLmHead = sourceHasHead || !cfg.tieWordEmbeddings || rotated || quantizeEmbedding;
   const items: PlanItem[] = [];
-  const norms: string[] = [];
   const tensorSpec = (name: string, shape: number[]): TensorSpec => ({ name, dtype: outputDtype, shape });
 
   for (const [name] of expected) {
@@ -125,7 +122,6 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
     } else if (name === 'lm_head.weight') {
       items.push(headItem(name, rows, cols));
     } else if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') {
-      norms.push(name);
       const layer = name === 'model.norm.weight' ? null : Number(name.split('.')[2]);
       items.push({ ...base, kind: 'norm', layer, writeOnes: rotated, outputs: [tensorSpec(name, [d])] });
     } else {
@@ -181,23 +177,42 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
     };
   }
 
-  // Source order: shard file, then byte offset, so reads stream forward.
+  if (writesLmHead && !sourceHasHead) items.push(headItem('model.embed_tokens.weight', V, d));
+
+  // Streaming order. Items are grouped — one group per layer, the embedding (with a tied head),
+  // and the head with the final norm — and a group's norms come first, so every γ is read just
+  // before the linears it is fused into and nothing waits for a norm further on. Groups follow
+  // their first tensor's position (shard file, byte offset) and so do the items inside a group:
+  // range reads move forward through each shard.
   const fileOrder = new Map<string, number>();
-  for (const t of [...tensors.values()].map((t) => t.file).sort()) if (!fileOrder.has(t)) fileOrder.set(t, fileOrder.size);
-  const pos = (it: PlanItem): [number, number] => {
+  for (const f of [...tensors.values()].map((t) => t.file).sort()) if (!fileOrder.has(f)) fileOrder.set(f, fileOrder.size);
+  const pos = (it: PlanItem): number => {
     const t = tensors.get(it.source)!;
-    return [fileOrder.get(t.file)!, t.info.begin];
+    return fileOrder.get(t.file)! * 2 ** 52 + t.info.begin;
   };
-  items.sort((a, b) => {
-    const [fa, ba] = pos(a);
-    const [fb, bb] = pos(b);
-    return fa - fb || ba - bb;
-  });
-  if (writesLmHead && !sourceHasHead) {
-    // Tied head: derived from the embedding's decoded copy, right after it.
-    const at = items.findIndex((it) => it.kind === 'embedding');
-    items.splice(at + 1, 0, headItem('model.embed_tokens.weight', V, d));
+  const tiedHead = writesLmHead && !sourceHasHead;
+  const group = (it: PlanItem): string => {
+    if (it.layer !== null) return `layer ${it.layer}`;
+    if (it.kind === 'embedding' || (it.kind === 'lm_head' && tiedHead)) return 'embedding';
+    if (it.name === 'model.norm.weight') return tiedHead && rotated ? 'embedding' : 'head';
+    return 'head';
+  };
+  const groupStart = new Map<string, number>();
+  for (const it of items) {
+    if (it.kind === 'lm_head' && tiedHead) continue; // derived, not read
+    const g = group(it);
+    groupStart.set(g, Math.min(groupStart.get(g) ?? Infinity, pos(it)));
   }
+  const rank = (it: PlanItem): number[] => [
+    groupStart.get(group(it))!,
+    it.kind === 'norm' ? 0 : 1,
+    it.kind === 'lm_head' && tiedHead ? Infinity : pos(it), // a tied head follows the embedding
+  ];
+  items.sort((a, b) => {
+    const ra = rank(a);
+    const rb = rank(b);
+    return ra[0] - rb[0] || ra[1] - rb[1] || (ra[2] === rb[2] ? 0 : ra[2] < rb[2] ? -1 : 1);
+  });
   const quantizedCount = items.filter((it) => it.quantize).length;
-  return { items, norms, writesLmHead, rotated, quantizedCount, outputDtype };
+  return { items, writesLmHead, rotated, quantizedCount, outputDtype };
 }

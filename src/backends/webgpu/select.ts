@@ -1,0 +1,35 @@
+import type { Backend } from '../types';
+import { CpuBackend } from '../cpu/cpu-backend';
+import { GpuUnavailableError, isGpuUnavailable } from './errors';
+import { createFallbackBackend } from './fallback';
+import { createWebGpuBackend, type WebGpuBackendOptions } from './webgpu-backend';
+
+export type BackendKind = 'cpu' | 'webgpu' | 'auto';
+
+export interface CreateBackendOptions extends Omit<WebGpuBackendOptions, 'onFallbackNotice'> {
+  /** Told when the work runs (or moves) on the CPU instead of the GPU. */
+  onNotice?: (message: string) => void;
+  /** 'webgpu' only: throw GpuUnavailableError instead of falling back when there is no adapter. */
+  strict?: boolean;
+}
+
+/**
+ * 'cpu': the TypeScript backend. 'webgpu' / 'auto': the WebGPU backend wrapped so that a lost
+ * device or out-of-memory moves the run to the CPU (createFallbackBackend); with no adapter at
+ * all, the CPU backend with a notice (or, for 'webgpu' with `strict`, a GpuUnavailableError).
+ */
+export async function createBackend(kind: BackendKind, opts: CreateBackendOptions = {}): Promise<Backend> {
+  if (kind === 'cpu') return new CpuBackend();
+  if (kind !== 'webgpu' && kind !== 'auto') throw new Error(`unknown backend ${String(kind)}; expected cpu, webgpu or auto`);
+  const notice = opts.onNotice ?? (() => undefined);
+  let gpu: Backend;
+  try {
+    gpu = await createWebGpuBackend({ ...opts });
+  } catch (e) {
+    if (!isGpuUnavailable(e)) throw e;
+    if (kind === 'webgpu' && opts.strict) throw e;
+    notice(`WebGPU unavailable (${(e as GpuUnavailableError).message}); using the CPU backend`);
+    return new CpuBackend();
+  }
+  return createFallbackBackend(gpu, new CpuBackend(), notice);
+}

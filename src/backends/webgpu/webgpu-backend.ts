@@ -1,0 +1,747 @@
+import type { Backend, Mat, RotationSpec } from '../types';
+import { DTYPE_BYTES, type Dtype } from '../../core/safetensors/types';
+import { GpuUnavailableError, isGpuUnavailable } from './errors';
+import { shaderSource, type ShaderName } from './shaders';
+
+/*
+ * WebGPU implementation of the Backend primitives. Every kernel follows the canonical f32
+ * operation order of src/backends/types.ts so results are bit-identical to the CPU oracle
+ * (src/backends/cpu). Design:
+ *  - a Mat is a list of row tiles, each its own storage buffer no larger than the binding limit
+ *    (maxStorageBufferBindingSize, maxBufferSize, or the `maxTileBytes` test option);
+ *  - data stays on the GPU between primitives; only results that the interface returns
+ *    (row maxima, MSE tables, histograms, error sums, the final bytes) are read back;
+ *  - each primitive records one command encoder / one compute pass and submits once;
+ *  - buffers are pooled by size, pipelines cached by kernel;
+ *  - dispatches above maxComputeWorkgroupsPerDimension are split into 2-D grids (kernels
+ *    linearise workgroup_id with num_workgroups and guard the tail);
+ *  - device loss and out-of-memory surface as GpuUnavailableError (see fallback.ts).
+ * Assumes a little-endian host (every browser/Node platform WebGPU runs on).
+ */
+
+export interface WebGpuBackendOptions {
+  /** The GPU object (navigator.gpu in browsers, createNodeGpu().gpu in Node). */
+  gpu?: GPU;
+  /** An adapter to use instead of requesting one. */
+  adapter?: GPUAdapter;
+  requestAdapterOptions?: GPURequestAdapterOptions;
+  /** Told once when the backend hits a GPU failure (the fallback wrapper reports the switch). */
+  onFallbackNotice?: (message: string) => void;
+  /** Tests: cap on one tile's bytes, to force row tiling on small matrices. */
+  maxTileBytes?: number;
+  /** Bytes of idle buffers kept for reuse (default 512 MiB). */
+  poolBytes?: number;
+  /** Record per-kernel GPU times (timestamp queries when the adapter has them). */
+  profile?: boolean;
+}
+
+interface Tile {
+  buffer: GPUBuffer;
+  row0: number;
+  rows: number;
+}
+
+class GpuMat implements Mat {
+  released = false;
+  constructor(
+    readonly owner: WebGpuBackend,
+    readonly rows: number,
+    readonly cols: number,
+    public tiles: Tile[],
+  ) {}
+}
+
+/** The Backend on a GPUDevice. Create it with createWebGpuBackend(). */
+export const FUSED_SPAN = 4096; // f32 elements of workgroup memory in rotate_rows.wgsl
+const MAX_MSE_CANDIDATES = 256;
+const MAX_CODE_BINS = 256;
+const MAX_HIST_BINS = 1024;
+const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const USAGE_UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
+const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
+const MAP_READ = 0x01;
+const USAGE_QUERY_RESOLVE = 0x200 | 0x04; // QUERY_RESOLVE | COPY_SRC
+
+type Field = number | { f32: number };
+
+function packParams(fields: Field[]): ArrayBuffer {
+  const n = Math.ceil(fields.length / 4) * 4;
+  const buf = new ArrayBuffer(Math.max(16, n * 4));
+  const dv = new DataView(buf);
+  fields.forEach((v, i) => {
+    if (typeof v === 'number') dv.setUint32(i * 4, v >>> 0, true);
+    else dv.setFloat32(i * 4, v.f32, true);
+  });
+  return buf;
+}
+
+interface SpecBuffers {
+  signs: GPUBuffer;
+  hk: GPUBuffer;
+}
+
+export interface KernelTiming {
+  kernel: string;
+  ms: number;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly description: string;
+  readonly limits: {
+    maxTileBytes: number;
+    maxWorkgroupsPerDim: number;
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+  };
+  readonly hasTimestamps: boolean;
+
+  private readonly pipelines = new Map<ShaderName, GPUComputePipeline>();
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBytes = 0;
+  private readonly poolLimit: number;
+  private readonly specBuffers = new WeakMap<RotationSpec, SpecBuffers>();
+  private readonly specBufferList: GPUBuffer[] = [];
+  private temps: GPUBuffer[] = [];
+  private lostInfo: GPUDeviceLostInfo | null = null;
+  private disposed = false;
+  private readonly lostPromise: Promise<GPUDeviceLostInfo>;
+  private readonly profile: boolean;
+  private timings: KernelTiming[] = [];
+  private pendingQueries: { labels: string[]; buffer: GPUBuffer }[] = [];
+  private querySet: GPUQuerySet | null = null;
+  private queryLabels: string[] = [];
+  private static readonly QUERY_CAPACITY = 256;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterInfo: GPUAdapterInfo | null,
+    options: WebGpuBackendOptions = {},
+  ) {
+    const l = device.limits;
+    const binding = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
+    const maxTile = Math.floor(Math.min(binding, options.maxTileBytes ?? Infinity) / 4) * 4;
+    this.limits = {
+      maxTileBytes: maxTile,
+      maxWorkgroupsPerDim: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+    };
+    this.poolLimit = options.poolBytes ?? 512 * 2 ** 20;
+    this.profile = options.profile ?? false;
+    this.hasTimestamps = device.features.has('timestamp-query');
+    this.description = describeAdapter(adapterInfo);
+    this.lostPromise = device.lost.then((info) => {
+      this.lostInfo = info;
+      if (!this.disposed) options.onFallbackNotice?.(`WebGPU device lost (${info.reason}): ${info.message}`);
+      return info;
+    });
+  }
+
+  // ---------------------------------------------------------------- infrastructure
+
+  private pipeline(name: ShaderName): GPUComputePipeline {
+    let p = this.pipelines.get(name);
+    if (!p) {
+      const module = this.device.createShaderModule({ label: name, code: shaderSource(name) });
+      p = this.device.createComputePipeline({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(name, p);
+    }
+    return p;
+  }
+
+  private acquire(bytes: number): GPUBuffer {
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    const list = this.pool.get(size);
+    if (list && list.length > 0) {
+      this.pooledBytes -= size;
+      return list.pop()!;
+    }
+    return this.device.createBuffer({ size, usage: USAGE_STORAGE });
+  }
+
+  private recycle(buffer: GPUBuffer): void {
+    const size = buffer.size;
+    if (this.pooledBytes + size > this.poolLimit || this.lostInfo) {
+      buffer.destroy();
+      return;
+    }
+    let list = this.pool.get(size);
+    if (!list) this.pool.set(size, (list = []));
+    list.push(buffer);
+    this.pooledBytes += size;
+  }
+
+  /** A buffer destroyed at the end of the current primitive (after its submit). */
+  private temp(data: ArrayBufferView | ArrayBuffer, usage = USAGE_STORAGE): GPUBuffer {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const size = Math.max(16, Math.ceil(bytes.length / 4) * 4);
+    const b = this.device.createBuffer({ size, usage, mappedAtCreation: true });
+    new Uint8Array(b.getMappedRange()).set(bytes);
+    b.unmap();
+    this.temps.push(b);
+    return b;
+  }
+
+  private zeroed(bytes: number): GPUBuffer {
+    const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: USAGE_STORAGE });
+    this.temps.push(b);
+    return b;
+  }
+
+  private uniform(fields: Field[]): GPUBuffer {
+    return this.temp(packParams(fields), USAGE_UNIFORM);
+  }
+
+  private grid(workgroups: number): [number, number] {
+    const max = this.limits.maxWorkgroupsPerDim;
+    if (workgroups <= max) return [Math.max(1, workgroups), 1];
+    const y = Math.ceil(workgroups / max);
+    return [Math.ceil(workgroups / y), y];
+  }
+
+  private beginPass(encoder: GPUCommandEncoder, label: string): GPUComputePassEncoder {
+    if (this.profile && this.hasTimestamps) {
+      if (!this.querySet) {
+        this.querySet = this.device.createQuerySet({ type: 'timestamp', count: WebGpuBackend.QUERY_CAPACITY * 2 });
+      }
+      if (this.queryLabels.length < WebGpuBackend.QUERY_CAPACITY) {
+        const i = this.queryLabels.length;
+        this.queryLabels.push(label);
+        return encoder.beginComputePass({
+          label,
+          timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
+      }
+    }
+    return encoder.beginComputePass({ label });
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, name: ShaderName, buffers: GPUBuffer[], workgroups: number): void {
+    const pipeline = this.pipeline(name);
+    const bindGroup = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y] = this.grid(workgroups);
+    pass.dispatchWorkgroups(x, y);
+  }
+
+  /** One kernel in its own pass (so profiling can time it). */
+  private kernel(encoder: GPUCommandEncoder, name: ShaderName, buffers: GPUBuffer[], workgroups: number): void {
+    const pass = this.beginPass(encoder, name);
+    this.dispatch(pass, name, buffers, workgroups);
+    pass.end();
+  }
+
+  private submit(encoder: GPUCommandEncoder): void {
+    if (this.profile && this.hasTimestamps && this.querySet && this.queryLabels.length > 0) {
+      const n = this.queryLabels.length;
+      const resolve = this.device.createBuffer({ size: n * 16, usage: USAGE_QUERY_RESOLVE });
+      const read = this.device.createBuffer({ size: n * 16, usage: USAGE_READBACK });
+      encoder.resolveQuerySet(this.querySet, 0, 2 * n, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, read, 0, n * 16);
+      this.temps.push(resolve);
+      this.pendingQueries.push({ labels: this.queryLabels, buffer: read });
+      this.queryLabels = [];
+    }
+    this.device.queue.submit([encoder.finish()]);
+    for (const b of this.temps) b.destroy();
+    this.temps = [];
+  }
+
+  private async readBuffers(encoder: GPUCommandEncoder, sources: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const staging = sources.map(({ buffer, bytes }) => {
+      const size = Math.max(16, Math.ceil(bytes / 4) * 4);
+      const s = this.device.createBuffer({ size, usage: USAGE_READBACK });
+      encoder.copyBufferToBuffer(buffer, 0, s, 0, size);
+      return s;
+    });
+    this.submit(encoder);
+    try {
+      await Promise.all(staging.map((s) => s.mapAsync(MAP_READ)));
+      return staging.map((s, i) => s.getMappedRange(0, Math.max(16, Math.ceil(sources[i].bytes / 4) * 4)).slice(0, sources[i].bytes));
+    } finally {
+      for (const s of staging) s.destroy();
+    }
+  }
+
+  /**
+   * Run one primitive with error scopes: out-of-memory or a lost device become
+   * GpuUnavailableError, validation errors (bugs) plain Errors.
+   */
+  private async run<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
+    if (this.disposed) throw new Error(`webgpu backend: ${what} after dispose()`);
+    this.throwIfLost(what);
+    const device = this.device;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let result: T | undefined;
+    let thrown: unknown;
+    let failed = false;
+    try {
+      result = await fn();
+    } catch (e) {
+      thrown = e;
+      failed = true;
+    } finally {
+      for (const b of this.temps) b.destroy();
+      this.temps = [];
+    }
+    let validation: GPUError | null = null;
+    let oom: GPUError | null = null;
+    try {
+      validation = await device.popErrorScope();
+      oom = await device.popErrorScope();
+    } catch {
+      // a lost device may refuse to pop; handled below
+    }
+    if (failed || oom || validation) {
+      // a lost device reports asynchronously: give it a moment to be noticed
+      await Promise.race([this.lostPromise, new Promise((r) => setTimeout(r, 20))]);
+    }
+    this.throwIfLost(what);
+    if (oom) throw new GpuUnavailableError('out-of-memory', `WebGPU out of memory in ${what}: ${oom.message}`);
+    if (failed) {
+      if (isGpuUnavailable(thrown)) throw thrown;
+      const name = thrown instanceof Error ? thrown.name : '';
+      if (name === 'OperationError' || name === 'AbortError') {
+        throw new GpuUnavailableError('device-failed', `WebGPU failed in ${what}: ${(thrown as Error).message}`, { cause: thrown });
+      }
+      throw thrown;
+    }
+    if (validation) throw new Error(`WebGPU validation error in ${what}: ${validation.message}`);
+    return result as T;
+  }
+
+  private throwIfLost(what: string): void {
+    if (this.lostInfo) {
+      throw new GpuUnavailableError('device-lost', `WebGPU device lost (${this.lostInfo.reason}${this.lostInfo.message ? `: ${this.lostInfo.message}` : ''}) during ${what}`);
+    }
+  }
+
+  private asGpu(m: Mat, what: string): GpuMat {
+    if (!(m instanceof GpuMat) || m.owner !== this) throw new Error(`${what}: matrix belongs to another backend`);
+    if (m.released) throw new Error(`${what}: matrix used after release`);
+    return m;
+  }
+
+  private tileRows(cols: number): number {
+    const rowBytes = cols * 4;
+    if (rowBytes > this.limits.maxTileBytes) {
+      throw new Error(`webgpu: one row of ${cols} f32 (${rowBytes} bytes) exceeds the storage binding limit ${this.limits.maxTileBytes}`);
+    }
+    return Math.floor(this.limits.maxTileBytes / rowBytes);
+  }
+
+  private allocMat(rows: number, cols: number): GpuMat {
+    if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 1 || cols < 1) {
+      throw new Error(`webgpu: invalid matrix shape ${rows}×${cols}`);
+    }
+    const per = this.tileRows(cols);
+    const tiles: Tile[] = [];
+    for (let r0 = 0; r0 < rows; r0 += per) {
+      const n = Math.min(per, rows - r0);
+      tiles.push({ buffer: this.acquire(n * cols * 4), row0: r0, rows: n });
+    }
+    return new GpuMat(this, rows, cols, tiles);
+  }
+
+  private specBuffersFor(spec: RotationSpec): SpecBuffers {
+    let sb = this.specBuffers.get(spec);
+    if (!sb) {
+      const mk = (data: ArrayBufferView): GPUBuffer => {
+        const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes.length / 4) * 4), usage: USAGE_STORAGE, mappedAtCreation: true });
+        new Uint8Array(b.getMappedRange()).set(bytes);
+        b.unmap();
+        this.specBufferList.push(b);
+        return b;
+      };
+      sb = { signs: mk(Float32Array.from(spec.signs)), hk: mk(Int32Array.from(spec.hK)) };
+      this.specBuffers.set(spec, sb);
+    }
+    return sb;
+  }
+
+  private static checkSpec(spec: RotationSpec): number {
+    const { length, segment, k, hK, signs } = spec;
+    const p = segment / k;
+    if (!Number.isInteger(p) || (p & (p - 1)) !== 0 || length % segment !== 0 || hK.length !== k * k || signs.length !== length || !(spec.scale > 0)) {
+      throw new Error(`inconsistent RotationSpec (length ${length}, segment ${segment}, k ${k})`);
+    }
+    return p;
+  }
+
+  /**
+   * Rotate every `spec.length`-vector of a contiguous buffer of n elements (n a multiple of the
+   * length) in place; returns the buffer holding the result (a new one when the global K-stage
+   * ran out of place — the old one is recycled).
+   */
+  private encodeRotation(encoder: GPUCommandEncoder, buffer: GPUBuffer, n: number, spec: RotationSpec): GPUBuffer {
+    const pow2 = WebGpuBackend.checkSpec(spec);
+    const { segment: seg, k } = spec;
+    const sb = this.specBuffersFor(spec);
+    const scale = { f32: spec.scale };
+    if (seg <= FUSED_SPAN) {
+      const span = Math.floor(FUSED_SPAN / seg) * seg;
+      const spans = Math.ceil(n / span);
+      const flags = 1 | (k > 1 ? 2 : 0) | 4;
+      const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, pow2, flags, scale]);
+      this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
+      return buffer;
+    }
+    // Large segment: signs + the FWHT stages that fit in workgroup memory, then global stages,
+    // then the K-stage out of place (or the scale folded into the last stage).
+    const span = pow2 <= FUSED_SPAN ? Math.floor(FUSED_SPAN / pow2) * pow2 : FUSED_SPAN;
+    const fwhtLen = Math.min(pow2, span);
+    const spans = Math.ceil(n / span);
+    const needScaleHere = pow2 <= span && k === 1; // (cannot happen: seg = pow2 > FUSED_SPAN)
+    const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, fwhtLen, 1 | (needScaleHere ? 4 : 0), scale]);
+    this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
+    const pairs = n / 2;
+    for (let h = fwhtLen; h < pow2; h *= 2) {
+      const last = h * 2 >= pow2;
+      const flags = last && k === 1 ? 4 : 0;
+      const ug = this.uniform([pairs, h, flags, scale]);
+      this.kernel(encoder, 'fwht_global', [ug, buffer], Math.ceil(pairs / 128));
+    }
+    if (k > 1) {
+      const dst = this.acquire(n * 4);
+      const uk = this.uniform([n, seg, pow2, k, scale]);
+      this.kernel(encoder, 'kstage_global', [uk, buffer, dst, sb.hk], Math.ceil(n / 128));
+      this.recycle(buffer); // safe: the pool hands it out only to later-encoded work
+      return dst;
+    }
+    return buffer;
+  }
+
+  // ---------------------------------------------------------------- Backend
+
+  async upload(bytes: Uint8Array, dtype: Dtype, rows: number, cols: number): Promise<Mat> {
+    return this.run('upload', () => {
+      const size = DTYPE_BYTES[dtype];
+      if (size === undefined) throw new RangeError(`upload: unknown dtype ${String(dtype)}`);
+      if (bytes.length !== rows * cols * size) {
+        throw new Error(`upload: ${bytes.length / size} elements for a ${rows}×${cols} matrix`);
+      }
+      const m = this.allocMat(rows, cols);
+      const queue = this.device.queue;
+      const encoder = this.device.createCommandEncoder({ label: 'upload' });
+      const raws: GPUBuffer[] = [];
+      for (const t of m.tiles) {
+        const n = t.rows * cols;
+        const srcOff = t.row0 * cols * size;
+        const len = n * size;
+        const target = dtype === 'F32' ? t.buffer : this.acquire(len);
+        const aligned = len - (len % 4);
+        if (aligned > 0) queue.writeBuffer(target, 0, bytes as Uint8Array<ArrayBuffer>, srcOff, aligned);
+        if (aligned < len) {
+          const tail = new Uint8Array(4);
+          tail.set(bytes.subarray(srcOff + aligned, srcOff + len));
+          queue.writeBuffer(target, aligned, tail, 0, 4);
+        }
+        if (dtype !== 'F32') {
+          raws.push(target);
+          const u = this.uniform([n, dtype === 'F16' ? 1 : 2]);
+          this.kernel(encoder, 'decode_half', [u, target, t.buffer], Math.ceil(n / 128));
+        }
+      }
+      this.submit(encoder);
+      for (const r of raws) this.recycle(r);
+      return m;
+    });
+  }
+
+  async clone(m: Mat): Promise<Mat> {
+    const src = this.asGpu(m, 'clone');
+    return this.run('clone', () => {
+      const out = this.allocMat(src.rows, src.cols);
+      const encoder = this.device.createCommandEncoder({ label: 'clone' });
+      src.tiles.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, out.tiles[i].buffer, 0, t.rows * src.cols * 4));
+      this.submit(encoder);
+      return out;
+    });
+  }
+
+  async scaleColumns(m: Mat, gamma: Float32Array): Promise<void> {
+    const g = this.asGpu(m, 'scaleColumns');
+    if (gamma.length !== g.cols) throw new Error(`scaleColumns: ${gamma.length} gains for ${g.cols} columns`);
+    return this.run('scaleColumns', () => {
+      const encoder = this.device.createCommandEncoder({ label: 'scaleColumns' });
+      const gb = this.temp(Float32Array.from(gamma));
+      for (const t of g.tiles) {
+        const n = t.rows * g.cols;
+        this.kernel(encoder, 'scale_columns', [this.uniform([n, g.cols]), t.buffer, gb], Math.ceil(n / 128));
+      }
+      this.submit(encoder);
+    });
+  }
+
+  async rotateRows(m: Mat, spec: RotationSpec): Promise<void> {
+    const g = this.asGpu(m, 'rotateRows');
+    if (spec.length !== g.cols) throw new Error(`rotateRows: spec length ${spec.length} ≠ ${g.cols} columns`);
+    return this.run('rotateRows', () => {
+      const encoder = this.device.createCommandEncoder({ label: 'rotateRows' });
+      for (const t of g.tiles) t.buffer = this.encodeRotation(encoder, t.buffer, t.rows * g.cols, spec);
+      this.submit(encoder);
+    });
+  }
+
+  async rotateColumns(m: Mat, spec: RotationSpec): Promise<void> {
+    const g = this.asGpu(m, 'rotateColumns');
+    if (spec.length !== g.rows) throw new Error(`rotateColumns: spec length ${spec.length} ≠ ${g.rows} rows`);
+    return this.run('rotateColumns', () => {
+      const { rows, cols } = g;
+      // Column blocks of width cb are gathered (transposed) from every row tile into one
+      // buffer of cb·rows f32, rotated as rows there, and scattered back.
+      const cb = Math.min(cols, Math.floor(this.limits.maxTileBytes / (rows * 4)));
+      if (cb < 1) {
+        throw new Error(`rotateColumns: a column of ${rows} f32 (${rows * 4} bytes) exceeds the storage binding limit ${this.limits.maxTileBytes}`);
+      }
+      for (let c0 = 0; c0 < cols; c0 += cb) {
+        const w = Math.min(cb, cols - c0);
+        const encoder = this.device.createCommandEncoder({ label: 'rotateColumns' });
+        let tb = this.acquire(w * rows * 4);
+        for (const t of g.tiles) this.encodeTranspose(encoder, t.buffer, tb, t.rows, w, c0, cols, t.row0, rows);
+        tb = this.encodeRotation(encoder, tb, w * rows, spec);
+        for (const t of g.tiles) this.encodeTranspose(encoder, tb, t.buffer, w, t.rows, t.row0, rows, c0, cols);
+        this.submit(encoder);
+        this.recycle(tb);
+      }
+    });
+  }
+
+  /** dst[outOff + j·outStride + i] = src[inOff + i·inStride + j] for i < nI, j < nJ. */
+  private encodeTranspose(
+    encoder: GPUCommandEncoder, src: GPUBuffer, dst: GPUBuffer,
+    nI: number, nJ: number, inOff: number, inStride: number, outOff: number, outStride: number,
+  ): void {
+    const tilesI = Math.ceil(nI / 16);
+    const tilesJ = Math.ceil(nJ / 16);
+    const u = this.uniform([nI, nJ, inOff, inStride, outOff, outStride, tilesJ, tilesI * tilesJ]);
+    this.kernel(encoder, 'transpose', [u, src, dst], tilesI * tilesJ);
+  }
+
+  async rowAbsMax(m: Mat): Promise<Float32Array> {
+    const g = this.asGpu(m, 'rowAbsMax');
+    return this.run('rowAbsMax', async () => {
+      const encoder = this.device.createCommandEncoder({ label: 'rowAbsMax' });
+      const out = this.zeroed(g.rows * 4);
+      for (const t of g.tiles) {
+        this.kernel(encoder, 'row_absmax', [this.uniform([t.rows, g.cols, t.row0]), t.buffer, out], t.rows);
+      }
+      const [bytes] = await this.readBuffers(encoder, [{ buffer: out, bytes: g.rows * 4 }]);
+      return new Float32Array(bytes);
+    });
+  }
+
+  async mseRowErrors(
+    m: Mat, rowBase: Float32Array, rowInvBase: Float32Array, alphas: Float32Array, invAlphas: Float32Array, qmin: number, qmax: number,
+  ): Promise<Float32Array> {
+    const g = this.asGpu(m, 'mseRowErrors');
+    const n = alphas.length;
+    if (n < 1 || n > MAX_MSE_CANDIDATES || invAlphas.length !== n) throw new Error(`mseRowErrors: ${n} candidates (1…${MAX_MSE_CANDIDATES}, with as many inverses)`);
+    if (rowBase.length !== g.rows || rowInvBase.length !== g.rows) throw new Error(`mseRowErrors: row vectors must have ${g.rows} entries`);
+    return this.run('mseRowErrors', async () => {
+      const R = g.rows;
+      const aux = new Float32Array(2 * R + 2 * n);
+      aux.set(rowBase, 0);
+      aux.set(rowInvBase, R);
+      aux.set(alphas, 2 * R);
+      aux.set(invAlphas, 2 * R + n);
+      const auxBuf = this.temp(aux);
+      const out = this.zeroed(R * n * 4);
+      const encoder = this.device.createCommandEncoder({ label: 'mseRowErrors' });
+      for (const t of g.tiles) {
+        const u = this.uniform([t.rows, g.cols, n, t.row0, { f32: qmin }, { f32: qmax }, 0, R]);
+        this.kernel(encoder, 'mse_rows', [u, t.buffer, auxBuf, out], t.rows);
+      }
+      const [bytes] = await this.readBuffers(encoder, [{ buffer: out, bytes: R * n * 4 }]);
+      return new Float32Array(bytes);
+    });
+  }
+
+  async quantize(
+    m: Mat, rowStep: Float32Array, rowInv: Float32Array, qmin: number, qmax: number, roundToF16: boolean,
+  ): Promise<{ mat: Mat; codeCounts: Uint32Array }> {
+    const g = this.asGpu(m, 'quantize');
+    const bins = qmax - qmin + 1;
+    if (!Number.isInteger(qmin) || !Number.isInteger(qmax) || bins < 1 || bins > MAX_CODE_BINS) throw new Error(`quantize: grid [${qmin}, ${qmax}] unsupported (≤ ${MAX_CODE_BINS} codes)`);
+    if (rowStep.length !== g.rows || rowInv.length !== g.rows) throw new Error(`quantize: row vectors must have ${g.rows} entries`);
+    return this.run('quantize', async () => {
+      const R = g.rows;
+      const aux = new Float32Array(2 * R);
+      aux.set(rowStep, 0);
+      aux.set(rowInv, R);
+      const auxBuf = this.temp(aux);
+      const counts = this.zeroed(bins * 4);
+      const out = this.allocMat(g.rows, g.cols);
+      const encoder = this.device.createCommandEncoder({ label: 'quantize' });
+      g.tiles.forEach((t, i) => {
+        const n = t.rows * g.cols;
+        const u = this.uniform([n, g.cols, t.row0, roundToF16 ? 1 : 0, { f32: qmin }, { f32: qmax }, bins, R]);
+        this.kernel(encoder, 'quantize', [u, t.buffer, auxBuf, out.tiles[i].buffer, counts], Math.ceil(n / 1024));
+      });
+      const [bytes] = await this.readBuffers(encoder, [{ buffer: counts, bytes: bins * 4 }]);
+      return { mat: out, codeCounts: new Uint32Array(bytes) };
+    });
+  }
+
+  async histogram(m: Mat, range: number, bins: number): Promise<Uint32Array> {
+    const g = this.asGpu(m, 'histogram');
+    if (!Number.isInteger(bins) || bins < 1 || bins > MAX_HIST_BINS) throw new Error(`histogram: ${bins} bins unsupported (1…${MAX_HIST_BINS})`);
+    return this.run('histogram', async () => {
+      const r = Math.fround(range);
+      const inv = Math.fround(bins / (2 * r));
+      const counts = this.zeroed(bins * 4);
+      const encoder = this.device.createCommandEncoder({ label: 'histogram' });
+      for (const t of g.tiles) {
+        const n = t.rows * g.cols;
+        this.kernel(encoder, 'histogram', [this.uniform([n, bins, { f32: r }, { f32: inv }]), t.buffer, counts], Math.ceil(n / 2048));
+      }
+      const [bytes] = await this.readBuffers(encoder, [{ buffer: counts, bytes: bins * 4 }]);
+      return new Uint32Array(bytes);
+    });
+  }
+
+  async rowSquaredErrors(a: Mat, b: Mat): Promise<{ diff: Float32Array; ref: Float32Array }> {
+    const ga = this.asGpu(a, 'rowSquaredErrors');
+    const gb = this.asGpu(b, 'rowSquaredErrors');
+    if (ga.rows !== gb.rows || ga.cols !== gb.cols || ga.tiles.length !== gb.tiles.length) throw new Error('rowSquaredErrors: shapes differ');
+    return this.run('rowSquaredErrors', async () => {
+      const R = ga.rows;
+      const out = this.zeroed(2 * R * 4);
+      const encoder = this.device.createCommandEncoder({ label: 'rowSquaredErrors' });
+      ga.tiles.forEach((t, i) => {
+        const u = this.uniform([t.rows, ga.cols, t.row0, 0, R]);
+        this.kernel(encoder, 'row_sq_errors', [u, t.buffer, gb.tiles[i].buffer, out], Math.ceil(t.rows / 64));
+      });
+      const [bytes] = await this.readBuffers(encoder, [{ buffer: out, bytes: 2 * R * 4 }]);
+      return { diff: new Float32Array(bytes, 0, R), ref: new Float32Array(bytes, R * 4, R) };
+    });
+  }
+
+  async read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array> {
+    const g = this.asGpu(m, 'read');
+    return this.run('read', async () => {
+      const elem = dtype === 'F16' ? 2 : 4;
+      const out = new Uint8Array(g.rows * g.cols * elem);
+      // One tile at a time keeps the staging memory to one tile.
+      for (const t of g.tiles) {
+        const n = t.rows * g.cols;
+        const encoder = this.device.createCommandEncoder({ label: 'read' });
+        let src = t.buffer;
+        let words: GPUBuffer | null = null;
+        if (dtype === 'F16') {
+          const nw = Math.ceil(n / 2);
+          words = this.acquire(nw * 4);
+          this.kernel(encoder, 'encode_f16', [this.uniform([n, nw]), t.buffer, words], Math.ceil(nw / 128));
+          src = words;
+        }
+        const [bytes] = await this.readBuffers(encoder, [{ buffer: src, bytes: n * elem }]);
+        if (words) this.recycle(words);
+        out.set(new Uint8Array(bytes), t.row0 * g.cols * elem);
+      }
+      return out;
+    });
+  }
+
+  release(m: Mat): void {
+    const g = this.asGpu(m, 'release');
+    g.released = true;
+    for (const t of g.tiles) this.recycle(t.buffer);
+    g.tiles = [];
+  }
+
+  /** Wait until the GPU has finished everything submitted (for timing). */
+  async sync(): Promise<void> {
+    await this.run('sync', () => this.device.queue.onSubmittedWorkDone());
+  }
+
+  /** Per-kernel GPU times recorded since the last call (profile option + timestamp-query). */
+  async takeTimings(): Promise<KernelTiming[]> {
+    const pending = this.pendingQueries;
+    this.pendingQueries = [];
+    for (const { labels, buffer } of pending) {
+      await buffer.mapAsync(MAP_READ);
+      const t = new BigInt64Array(buffer.getMappedRange().slice(0));
+      buffer.destroy();
+      labels.forEach((kernel, i) => this.timings.push({ kernel, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
+    }
+    const out = this.timings;
+    this.timings = [];
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    for (const b of this.specBufferList) b.destroy();
+    this.querySet?.destroy();
+    this.device.destroy();
+  }
+
+  /** Tests: lose the device now (as a driver reset would). */
+  loseDeviceForTesting(): void {
+    this.device.destroy();
+  }
+}
+
+function describeAdapter(info: GPUAdapterInfo | null): string {
+  if (!info) return 'WebGPU';
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => typeof s === 'string' && s.length > 0);
+  const uniq = [...new Set(parts)];
+  return `WebGPU (${uniq.length > 0 ? uniq.join(' / ') : 'unknown adapter'})`;
+}
+
+/** The limits worth raising from their defaults (we request whatever the adapter offers). */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupsPerDimension',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+/**
+ * Acquire a device on `options.adapter` (or one requested from `options.gpu` / navigator.gpu)
+ * with the adapter's own limits, and wrap it as a Backend. Throws GpuUnavailableError when no
+ * adapter or device can be had.
+ */
+export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+  let adapter = options.adapter ?? null;
+  if (!adapter) {
+    const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined);
+    if (!gpu) throw new GpuUnavailableError('no-adapter', 'WebGPU is not available here (no navigator.gpu)');
+    try {
+      adapter = await gpu.requestAdapter(options.requestAdapterOptions);
+    } catch (e) {
+      throw new GpuUnavailableError('no-adapter', `WebGPU adapter request failed: ${(e as Error).message}`, { cause: e });
+    }
+    if (!adapter) throw new GpuUnavailableError('no-adapter', 'WebGPU: no adapter available');
+  }
+  const requiredLimits: Record<string, number> = {};
+  const limits = adapter.limits as unknown as Record<string, number>;
+  for (const key of WANTED_LIMITS) {
+    const v = limits[key];
+    if (typeof v === 'number') requiredLimits[key] = v;
+  }
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (options.profile && adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ label: 'quarot-studio', requiredLimits, requiredFeatures });
+  } catch (e) {
+    throw new GpuUnavailableError('no-adapter', `WebGPU device request failed: ${(e as Error).message}`, { cause: e });
+  }
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info ?? null;
+  return new WebGpuBackend(device, info, options);
+}
