@@ -61,16 +61,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let corr = exp(m - newm);
     let cnt = min(128u, n - c0);
     var ls = 0.0;
-    var as = 0.0;
+    var av = 0.0;
     if (lid < D) {
       for (var j = 0u; j < cnt; j++) {
         let e = sc[j];
         ls += e;
-        as += e * vc[(c0 + j) * p.kv_dim + kvo + lid];
+        av += e * vc[(c0 + j) * p.kv_dim + kvo + lid];
       }
     }
     l = l * corr + ls;
-    acc = acc * corr + as;
+    acc = acc * corr + av;
     m = newm;
     workgroupBarrier();
   }

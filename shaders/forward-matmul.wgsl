@@ -2,6 +2,7 @@
 // Tiles of 64 outputs × 16 rows share W/x loads through workgroup memory; each of the 128
 // invocations accumulates 4 outputs × 2 rows. flags: 1 = add bias, 2 = accumulate into y
 // (the residual add of o_proj/down_proj, done as y + (x·Wᵀ + b) like the CPU oracle).
+// y_col is the tile's first row in the whole matrix: the output column and the bias offset.
 struct Params {
   rows: u32,
   outs: u32,
@@ -63,7 +64,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       let o = o0 + lid.x + 16u * j;
       if (o >= p.outs) { continue; }
       var v = acc[i * 4u + j];
-      if ((p.flags & 1u) != 0u) { v += b[o]; }
+      if ((p.flags & 1u) != 0u) { v += b[p.y_col + o]; }
       let idx = p.y_base + t * p.ldy + p.y_col + o;
       if ((p.flags & 2u) != 0u) { y[idx] = y[idx] + v; } else { y[idx] = v; }
     }

@@ -13,7 +13,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<storage, read> hk: array<i32>;
+@group(0) @binding(3) var<storage, read> hk: array<u32>; // bit a' of word a·4 + a'/32: H_K[a'][a] > 0 (K ≤ 128)
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -24,11 +24,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let a = w / p.pow2;
   let b = w - a * p.pow2;
   let src0 = so + b;
+  var bits = hk[a * 4u];
   let x0 = src[src0];
-  var acc = select(-x0, x0, hk[a] > 0);
+  var acc = select(-x0, x0, (bits & 1u) != 0u);
   for (var ap = 1u; ap < p.k; ap++) {
+    if ((ap & 31u) == 0u) { bits = hk[a * 4u + (ap >> 5u)]; }
     let x = src[src0 + ap * p.pow2];
-    if (hk[ap * p.k + a] > 0) { acc = acc + x; } else { acc = acc - x; }
+    acc = acc + select(-x, x, ((bits >> (ap & 31u)) & 1u) != 0u);
   }
   dst[idx] = acc * p.scale;
 }

@@ -22,7 +22,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> data: array<f32>;
 @group(0) @binding(2) var<storage, read> signs: array<f32>;
-@group(0) @binding(3) var<storage, read> hk: array<i32>;
+@group(0) @binding(3) var<storage, read> hk: array<u32>; // bit a' of word a·4 + a'/32: H_K[a'][a] > 0 (K ≤ 128)
 
 const WG: u32 = 128u;
 var<workgroup> sh: array<f32, 4096>;
@@ -68,11 +68,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let a = w / p.pow2;
       let b = w - a * p.pow2;
       let src0 = so + b;
+      // a + (−x) is exactly a − x in IEEE arithmetic, so a select replaces the branch
+      var bits = hk[a * 4u];
       let x0 = sh[src0];
-      var acc = select(-x0, x0, hk[a] > 0);
+      var acc = select(-x0, x0, (bits & 1u) != 0u);
       for (var ap = 1u; ap < p.k; ap++) {
+        if ((ap & 31u) == 0u) { bits = hk[a * 4u + (ap >> 5u)]; }
         let x = sh[src0 + ap * p.pow2];
-        if (hk[ap * p.k + a] > 0) { acc = acc + x; } else { acc = acc - x; }
+        acc = acc + select(-x, x, ((bits >> (ap & 31u)) & 1u) != 0u);
       }
       v = acc;
     } else {

@@ -181,6 +181,18 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
   }
 
   const server = createServer((req, res) => {
+    // CORS, so the app (served from another port) can read it from a browser worker.
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Expose-Headers', 'ETag, Content-Range, Content-Length, Accept-Ranges, X-Linked-ETag, X-Linked-Size, X-Repo-Commit, X-Error-Code, X-Error-Message');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? '*',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const entry: RequestLogEntry = {
       method: req.method ?? 'GET',

@@ -5,6 +5,7 @@
  * model also the mean KL(A‖B) per prediction and the top-1 agreement.
  */
 import type { CausalLM } from './forward-cpu';
+import type { AsyncCausalLM } from './forward-webgpu';
 
 /** Only `logits` is needed for perplexity; any model with that shape can be evaluated. */
 export type LogitsModel = Pick<CausalLM, 'vocab' | 'logits'>;
@@ -153,4 +154,136 @@ export function greedy(
     if (out.length >= n || eosIds.includes(next)) return out;
     z = model.step(next);
   }
+}
+
+/**
+ * A model evaluate-able asynchronously: `logits` (sync or async); with `logProbs` the
+ * log-softmax rows come from the model (e.g. computed on the GPU) instead of the CPU.
+ */
+export interface AsyncLogitsModel {
+  readonly vocab: number;
+  logits(ids: number[]): Float32Array | Promise<Float32Array>;
+  logProbs?(ids: number[]): Promise<Float32Array>;
+}
+
+export interface AsyncEvalOptions extends EvalOptions {
+  signal?: AbortSignal;
+}
+
+/** Log-probabilities `[T × V]` of a window, from the model's own log-softmax or the CPU (f64 → f32). */
+async function logProbRows(model: AsyncLogitsModel, win: number[]): Promise<Float32Array> {
+  if (model.logProbs) return model.logProbs(win);
+  const z = await model.logits(win);
+  const V = model.vocab;
+  const row = new Float64Array(V);
+  const out = new Float32Array(z.length);
+  for (let t = 0; t < win.length; t++) {
+    logSoftmaxRow(z, t, V, row);
+    for (let i = 0; i < V; i++) out[t * V + i] = row[i];
+  }
+  return out;
+}
+
+/** argmax of row `r` of `[rows × V]`, first index on ties. */
+function rowArgmax(a: Float32Array, r: number, V: number): number {
+  const o = r * V;
+  let best = 0;
+  for (let i = 1; i < V; i++) if (a[o + i] > a[o + best]) best = i;
+  return best;
+}
+
+/**
+ * {@link evaluate} for async models (the WebGPU forward) with cancellation. Models with
+ * `logProbs` are scored from those rows; others from their logits, like `evaluate`. One window
+ * of each model at a time (memory: two `[seqlen × V]` arrays).
+ */
+export async function evaluateAsync(
+  modelA: AsyncLogitsModel,
+  modelB: AsyncLogitsModel | undefined,
+  ids: ArrayLike<number>,
+  seqlen: number,
+  maxWindows?: number,
+  opts: AsyncEvalOptions = {},
+): Promise<EvalResult> {
+  const V = modelA.vocab;
+  if (modelB && modelB.vocab !== V) throw new Error(`vocab sizes differ: ${V} vs ${modelB.vocab}`);
+  const wins = windows(ids, seqlen, maxWindows);
+  if (wins.length === 0) throw new Error(`need at least ${seqlen} tokens for one window, have ${ids.length}`);
+  let nllA = 0;
+  let nllB = 0;
+  let kl = 0;
+  let agree = 0;
+  let predictions = 0;
+  const windowNllA: number[] = [];
+  const windowNllB: number[] = [];
+  for (let wi = 0; wi < wins.length; wi++) {
+    opts.signal?.throwIfAborted();
+    const win = wins[wi];
+    const la = await logProbRows(modelA, win);
+    const lb = modelB ? await logProbRows(modelB, win) : undefined;
+    let wa = 0;
+    let wb = 0;
+    for (let t = 0; t < seqlen - 1; t++) {
+      const target = win[t + 1];
+      wa -= la[t * V + target];
+      if (lb) {
+        wb -= lb[t * V + target];
+        let k = 0;
+        const o = t * V;
+        for (let i = 0; i < V; i++) {
+          const a = la[o + i];
+          if (a > -745) k += Math.exp(a) * (a - lb[o + i]);
+        }
+        kl += k;
+        if (rowArgmax(la, t, V) === rowArgmax(lb, t, V)) agree++;
+      }
+    }
+    const n = seqlen - 1;
+    nllA += wa;
+    nllB += wb;
+    predictions += n;
+    windowNllA.push(wa / n);
+    if (lb) windowNllB.push(wb / n);
+    opts.onWindow?.(wi + 1, wins.length);
+  }
+  const res: EvalResult = { pplA: Math.exp(nllA / predictions), windows: wins.length, predictions, windowNllA };
+  if (modelB) {
+    res.pplB = Math.exp(nllB / predictions);
+    res.klMean = kl / predictions;
+    res.top1Agreement = agree / predictions;
+    res.windowNllB = windowNllB;
+  }
+  return res;
+}
+
+/** {@link greedy} for models whose prefill/step may be async (the WebGPU forward). */
+export async function greedyAsync(
+  model: { prefill(ids: number[]): Float32Array | Promise<Float32Array>; step(id: number): Float32Array | Promise<Float32Array> },
+  promptIds: number[],
+  n: number,
+  eosIds: number[] = [],
+  signal?: AbortSignal,
+): Promise<number[]> {
+  const out: number[] = [];
+  if (n <= 0) return out;
+  let z = await model.prefill(promptIds);
+  for (;;) {
+    const next = argmax(z);
+    out.push(next);
+    if (out.length >= n || eosIds.includes(next)) return out;
+    signal?.throwIfAborted();
+    z = await model.step(next);
+  }
+}
+
+/** max |a − b| / max |b|: error relative to the reference's scale (per-element ratios blow up near 0). */
+export function maxRelError(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (a.length !== ref.length) throw new Error(`lengths differ: ${a.length} vs ${ref.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
 }

@@ -138,6 +138,9 @@ for (const tiled of [false, true]) {
       ['20·256 = 5120 (K-stage in global memory)', 2, 5120, () => spec(5120, 5120)],
       ['2^13 = 8192 (global FWHT stages)', 2, 8192, () => spec(8192, 8192)],
       ['12·1024 = 12288 (both)', 1, 12288, () => spec(12288, 12288)],
+      ['K = 76 (H_K sign bits span 3 words), 76·2', 3, 304, () => spec(304, 152)],
+      ['K = 36, 36·4', 2, 144, () => spec(144, 144)],
+      ['76·64 = 4864 (K = 76 in global memory)', 2, 4864, () => spec(4864, 4864)],
     ];
     for (const [name, rows, cols, mk] of rowCases) {
       it(`rotateRows: ${name}`, async () => {

@@ -28,11 +28,13 @@ export function rowAbsMaxF32(data: Float32Array, rows: number, cols: number): Fl
   return out;
 }
 
-/** Round half to even of an f32 value whose magnitude is far below 2^31 (inlined for speed). */
+/**
+ * Round half to even, for |x| < 2^51: adding and subtracting 1.5·2^52 leaves the f64 rounding
+ * (which is half-to-even) to do the work. Two adds, no branches — this is the hottest loop.
+ */
+const RNE_MAGIC = 6755399441055744;
 function rne(x: number): number {
-  let q = Math.round(x);
-  if (q - x === 0.5 && (q & 1) !== 0) q -= 1;
-  return q;
+  return x + RNE_MAGIC - RNE_MAGIC;
 }
 
 export function mseRowErrorsF32(
@@ -54,11 +56,10 @@ export function mseRowErrorsF32(
       const step = fround(rowBase[r] * alphas[k]);
       const inv = fround(rowInvBase[r] * invAlphas[k]);
       let sum = 0;
-      for (let c = 0; c < cols; c++) {
-        const w = data[o + c];
-        let q = rne(fround(w * inv));
-        if (q < qmin) q = qmin;
-        else if (q > qmax) q = qmax;
+      for (let c = o, end = o + cols; c < end; c++) {
+        const w = data[c];
+        let q = fround(w * inv) + RNE_MAGIC - RNE_MAGIC;
+        q = q < qmin ? qmin : q > qmax ? qmax : q;
         const e = fround(w - fround(step * q));
         sum = fround(sum + fround(e * e));
       }
@@ -111,7 +112,9 @@ export function quantizeF32(
     const step = rowStep[r];
     const inv = rowInv[r];
     for (let c = 0; c < cols; c++) {
-      let q = rne(fround(data[o + c] * inv));
+      const x = fround(data[o + c] * inv);
+      let q = rne(x);
+      if (q === 0) q = x * 0; // keep the sign of zero, as WGSL round(-0.3) = -0 (the F16 bytes differ)
       if (q < qmin) q = qmin;
       else if (q > qmax) q = qmax;
       codeCounts[q - qmin]++;

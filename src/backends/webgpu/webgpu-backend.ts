@@ -360,7 +360,14 @@ export class WebGpuBackend implements Backend {
         this.specBufferList.push(b);
         return b;
       };
-      sb = { signs: mk(Float32Array.from(spec.signs)), hk: mk(Int32Array.from(spec.hK)) };
+      // H_K as sign bits per output a: bit a' of word a·4 + a'/32 is set when H_K[a'][a] > 0.
+      const k = spec.k;
+      if (k > 128) throw new Error(`webgpu: H_K with K = ${k} > 128 is not supported`);
+      const bits = new Uint32Array(Math.max(4, 4 * k));
+      for (let a = 0; a < k; a++) {
+        for (let ap = 0; ap < k; ap++) if (spec.hK[ap * k + a] > 0) bits[a * 4 + (ap >> 5)] |= 1 << (ap & 31);
+      }
+      sb = { signs: mk(Float32Array.from(spec.signs)), hk: mk(bits) };
       this.specBuffers.set(spec, sb);
     }
     return sb;
@@ -398,8 +405,7 @@ export class WebGpuBackend implements Backend {
     const span = pow2 <= FUSED_SPAN ? Math.floor(FUSED_SPAN / pow2) * pow2 : FUSED_SPAN;
     const fwhtLen = Math.min(pow2, span);
     const spans = Math.ceil(n / span);
-    const needScaleHere = pow2 <= span && k === 1; // (cannot happen: seg = pow2 > FUSED_SPAN)
-    const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, fwhtLen, 1 | (needScaleHere ? 4 : 0), scale]);
+    const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, fwhtLen, 1, scale]);
     this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
     const pairs = n / 2;
     for (let h = fwhtLen; h < pow2; h *= 2) {

@@ -1,0 +1,33 @@
+/** (d) Cancel in the middle of a run: the run stops, status returns to idle, no bundle is offered. */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launch, openPage, screenshot, waitForStatus } from './browser';
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launch();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('cancel', () => {
+  it('stops mid-run and leaves no bundle', async () => {
+    const { page, errors } = await openPage(browser, `${inject('baseUrl')}?model=tiny-random-qwen2&backend=cpu`);
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await waitForStatus(page, 'running');
+    // Some tensors done (the table streams in), but not all.
+    await page.waitForSelector('[data-testid="tensor-table"] tbody tr');
+    await screenshot(page, '07-running', { fullPage: false });
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await waitForStatus(page, 'idle', 30_000);
+    expect(await page.getByRole('button', { name: 'Download bundle' }).count()).toBe(0);
+    expect(await page.locator('[data-testid="result"]').count()).toBe(0);
+    await page.getByText('Run cancelled; nothing was kept.').waitFor();
+    // Still usable: a new run completes.
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await waitForStatus(page, 'done');
+    await page.getByRole('button', { name: 'Download bundle' }).waitFor();
+    expect(errors).toEqual([]);
+  });
+});

@@ -1,0 +1,419 @@
+/**
+ * Everything the UI can do: pick a model, change settings, run, cancel, save, inspect, share.
+ * Talks to the pipeline worker; keeps the URL in step with the model and settings.
+ */
+import { cliCommand, parseRunQuery, runQuery, type RunTarget } from '../core/link';
+import { parseSettings, type QuantSettings } from '../core/settings';
+import { parseDemoIndex, DEMO_INDEX_FILE } from '../demo/catalog';
+import { filesFromDataTransfer } from '../sources/files/data-transfer';
+import { filesFromFileList, stripCommonFolder, type PathedFile } from '../sources/files/files-source';
+import type { BackendChoice, RunRequest, SourceSpec } from '../worker/protocol';
+import { bundleName } from './derive';
+import { session, pipeline } from './session';
+import { getApp, initialState, setApp, type Destination, type ModelKind, type PageCapabilities } from './store';
+
+const DEFAULT_HUB = 'https://huggingface.co';
+
+function demoBaseUrl(): string {
+  return new URL('demo/', document.baseURI).href;
+}
+
+// ---- the run's description ---------------------------------------------------------------
+
+/** Model name as the bundle records it (target.model) and the CLI `--model` equivalent. */
+export function currentTarget(): { target: RunTarget; modelArg: string } | null {
+  const s = getApp();
+  if (s.modelKind === 'demo') {
+    if (!s.demoName) return null;
+    // Same as the CLI given the demo folder: its base name (so app and CLI bundles match byte for byte).
+    return { target: { model: s.demoName }, modelArg: `public/demo/${s.demoName}` };
+  }
+  if (s.modelKind === 'hub') {
+    const repo = s.repo.trim();
+    if (!repo) return null;
+    const revision = s.revision.trim();
+    return { target: { model: repo, revision: revision && revision !== 'main' ? revision : undefined, hub: s.hubUrl || undefined }, modelArg: repo };
+  }
+  if (!s.files) return null;
+  return { target: { model: s.files.label }, modelArg: s.files.label };
+}
+
+function sourceSpec(): SourceSpec | null {
+  const s = getApp();
+  if (s.modelKind === 'demo') {
+    const model = s.demos.find((d) => d.name === s.demoName);
+    return model ? { kind: 'demo', baseUrl: demoBaseUrl(), model } : null;
+  }
+  if (s.modelKind === 'hub') {
+    if (!s.repo.trim()) return null;
+    return { kind: 'hub', repo: s.repo.trim(), revision: s.revision.trim() || 'main', hubUrl: s.hubUrl || undefined, token: session.token || undefined };
+  }
+  return session.files.length ? { kind: 'files', files: session.files, label: s.files?.label ?? 'dropped files' } : null;
+}
+
+/** The page's shareable query: model (not for dropped files), revision, hub, every setting. Never a token. */
+export function shareQuery(): string {
+  const s = getApp();
+  const t = currentTarget();
+  if (!t) return runQuery({ model: '' }, s.settings).replace(/^\?model=&?/, '?');
+  const q = runQuery(t.target, s.settings);
+  if (s.modelKind !== 'files') return q;
+  const p = new URLSearchParams(q);
+  p.delete('model'); // dropped files cannot be reopened from a link
+  return `?${p.toString()}`;
+}
+
+export function shareLink(): string {
+  return `${location.origin}${location.pathname}${shareQuery()}`;
+}
+
+function syncUrl(): void {
+  const extra = new URLSearchParams(location.search);
+  const q = new URLSearchParams(shareQuery());
+  // Parameters that are not part of the run description but chosen in the URL stay.
+  if (extra.get('backend')) q.set('backend', extra.get('backend')!);
+  const next = `${location.pathname}?${q.toString()}`;
+  if (next !== `${location.pathname}${location.search}`) history.replaceState(null, '', next);
+}
+
+// ---- start-up ----------------------------------------------------------------------------
+
+export async function init(): Promise<void> {
+  const query = parseRunQuery(location.search);
+  const params = new URLSearchParams(location.search);
+  const backend = params.get('backend');
+  if (backend === 'cpu' || backend === 'webgpu' || backend === 'auto') setApp({ backend });
+  try {
+    setApp({ settings: parseSettings(query.settings) });
+  } catch (e) {
+    setApp({ notices: [`The link's settings were not valid (${(e as Error).message}); defaults are used instead.`] });
+  }
+  if (query.target.hub) setApp({ hubUrl: query.target.hub });
+  if (query.target.revision) setApp({ revision: query.target.revision });
+
+  void detectCapabilities();
+  await loadDemos();
+  const model = query.target.model;
+  if (model) {
+    const name = model.startsWith('demo:') ? model.slice(5) : model;
+    if (getApp().demos.some((d) => d.name === name)) setApp({ modelKind: 'demo', demoName: name });
+    else setApp({ modelKind: 'hub', repo: model });
+  }
+  syncUrl();
+  setApp({ ready: true });
+  if (query.autorun && model) void run();
+  else refreshPreflight();
+}
+
+async function loadDemos(): Promise<void> {
+  try {
+    const r = await fetch(new URL(DEMO_INDEX_FILE, demoBaseUrl()));
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const idx = parseDemoIndex(await r.text());
+    setApp({ demos: idx.models, demoName: getApp().demoName || idx.models[0]?.name || '' });
+  } catch (e) {
+    setApp({ demosError: `No demo models found (${(e as Error).message}); run \`npm run demo\` to generate them.` });
+  }
+}
+
+async function detectCapabilities(): Promise<void> {
+  const nav = navigator as Navigator & { gpu?: GPU };
+  const caps: PageCapabilities = {
+    webgpu: !!nav.gpu,
+    adapter: null,
+    worker: null,
+    fileSystemAccess: typeof (window as unknown as { showDirectoryPicker?: unknown }).showDirectoryPicker === 'function',
+    opfs: typeof navigator.storage?.getDirectory === 'function',
+    storage: null,
+  };
+  if (nav.gpu) {
+    try {
+      const a = await nav.gpu.requestAdapter();
+      if (a) caps.adapter = [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' · ') || 'unnamed adapter';
+    } catch {
+      caps.adapter = null;
+    }
+  }
+  try {
+    const est = await navigator.storage?.estimate?.();
+    if (est) caps.storage = { quota: est.quota ?? 0, usage: est.usage ?? 0 };
+  } catch {
+    caps.storage = null;
+  }
+  setApp({ caps: { ...caps } });
+  try {
+    caps.worker = await pipeline().api().capabilities();
+  } catch {
+    caps.worker = null;
+  }
+  setApp({ caps: { ...caps } });
+}
+
+// ---- model and settings ------------------------------------------------------------------
+
+function modelChanged(): void {
+  setApp({ preflight: { state: 'none' }, comparison: { state: 'idle' } });
+  syncUrl();
+  refreshPreflight();
+}
+
+export function setModelKind(kind: ModelKind): void {
+  setApp({ modelKind: kind });
+  modelChanged();
+}
+
+export function setRepo(repo: string): void {
+  setApp({ repo });
+  syncUrl();
+}
+
+export function setRevision(revision: string): void {
+  setApp({ revision });
+  syncUrl();
+}
+
+/** Repo/revision typed: look the model up once typing settles (blur / Enter / button). */
+export function lookUpHubModel(): void {
+  modelChanged();
+}
+
+export function setHubUrl(hubUrl: string): void {
+  setApp({ hubUrl: hubUrl.trim() === DEFAULT_HUB ? '' : hubUrl.trim() });
+  syncUrl();
+}
+
+export function setToken(token: string): void {
+  session.token = token.trim();
+  setApp({ hasToken: session.token.length > 0 });
+}
+
+export function setDemo(name: string): void {
+  setApp({ demoName: name, modelKind: 'demo' });
+  modelChanged();
+}
+
+export function setFiles(files: PathedFile[]): void {
+  const all = files.filter((f) => !f.path.split('/').some((s) => s.startsWith('.') || s === '__MACOSX'));
+  // A dropped folder names the model (as the CLI names a folder by its base name).
+  const top = all[0]?.path.includes('/') && all.every((f) => f.path.split('/')[0] === all[0].path.split('/')[0]) ? all[0].path.split('/')[0] : 'dropped-model';
+  session.files = stripCommonFolder(all);
+  setApp({
+    modelKind: 'files',
+    files: session.files.length ? { label: top, count: session.files.length, bytes: session.files.reduce((s, f) => s + f.file.size, 0) } : null,
+  });
+  modelChanged();
+}
+
+export async function dropFiles(dt: DataTransfer): Promise<void> {
+  setFiles(await filesFromDataTransfer(dt));
+}
+
+export function pickFiles(list: FileList | null): void {
+  if (list && list.length) setFiles(filesFromFileList(list));
+}
+
+export function setSetting<K extends keyof QuantSettings>(key: K, value: QuantSettings[K]): void {
+  setApp({ settings: { ...getApp().settings, [key]: value } });
+  syncUrl();
+  refreshPreflight();
+}
+
+export function setBackend(backend: BackendChoice): void {
+  setApp({ backend });
+}
+
+export function setDestination(destination: Destination): void {
+  setApp({ destination });
+}
+
+// ---- pre-run inspection (headers only) ---------------------------------------------------
+
+let preflightTimer: ReturnType<typeof setTimeout> | undefined;
+let preflightSeq = 0;
+
+export function refreshPreflight(delayMs = 250): void {
+  clearTimeout(preflightTimer);
+  preflightTimer = setTimeout(() => void doPreflight(), delayMs);
+}
+
+async function doPreflight(): Promise<void> {
+  const spec = sourceSpec();
+  if (!spec) {
+    setApp({ preflight: { state: 'none' } });
+    return;
+  }
+  const seq = ++preflightSeq;
+  setApp({ preflight: { ...getApp().preflight, state: 'loading' } });
+  const out = await pipeline().api().inspect(spec, getApp().settings);
+  if (seq !== preflightSeq) return; // a newer request superseded this one
+  setApp({ preflight: out.ok ? { state: 'ok', info: out.preflight } : { state: 'error', error: out.error } });
+}
+
+// ---- run / cancel ------------------------------------------------------------------------
+
+let cancelled = false;
+
+export async function run(): Promise<void> {
+  const s = getApp();
+  if (s.status === 'running' || !s.ready) return;
+  const spec = sourceSpec();
+  const t = currentTarget();
+  if (!spec || !t) {
+    setApp({ status: 'error', error: { name: 'InputError', message: 'Choose a model first: a demo model, a Hub repo id, or model files.' } });
+    return;
+  }
+  const name = bundleName(t.target.model, s.settings);
+  let sink: RunRequest['sink'] = { kind: 'zip' };
+  if (s.destination === 'opfs') sink = { kind: 'opfs', name };
+  if (s.destination === 'folder') {
+    try {
+      const dir = await (window as unknown as { showDirectoryPicker(o: object): Promise<FileSystemDirectoryHandle> }).showDirectoryPicker({ mode: 'readwrite', id: 'quarot-bundles' });
+      session.folder = dir;
+      sink = { kind: 'folder', handle: dir, name };
+    } catch {
+      return; // the person closed the picker
+    }
+  }
+  cancelled = false;
+  session.zip = null;
+  setApp({
+    status: 'running', progress: null, reports: [], result: null, error: null, notices: [], backendInfo: null,
+    selected: null, comparison: { state: 'idle' }, saveState: { state: 'idle', message: '' },
+  });
+  const settings = s.settings;
+  const out = await pipeline().run(
+    { source: spec, settings, backend: s.backend, sink, target: t.target, modelArg: t.modelArg },
+    {
+      onProgress: (p) => {
+        if (!cancelled) setApp({ progress: p });
+      },
+      onTensor: (r) => {
+        if (cancelled) return;
+        const reports = [...getApp().reports, r];
+        setApp({ reports, selected: getApp().selected ?? (r.quantized && r.transformed ? r.name : null) });
+      },
+      onBackend: (info) => setApp({ backendInfo: info }),
+      onNotice: (m) => setApp({ notices: [...getApp().notices, m] }),
+    },
+  );
+  if (!out.ok) {
+    if (out.error.name === 'CancelledError' || cancelled) {
+      setApp({ status: 'idle', progress: null, notices: [...getApp().notices, 'Run cancelled; nothing was kept.'] });
+    } else {
+      setApp({ status: 'error', error: out.error });
+    }
+    return;
+  }
+  const r = out.result;
+  if (r.zipBlocks) session.zip = new Blob(r.zipBlocks, { type: 'application/zip' });
+  const target = r.revision && t.target.model === s.repo.trim() ? { ...t.target, revision: r.revision } : t.target;
+  setApp({
+    status: 'done',
+    result: {
+      files: r.files,
+      readme: r.readme,
+      summary: r.summary,
+      elapsedMs: r.elapsedMs,
+      bytesWritten: r.bytesWritten,
+      backend: r.backend,
+      bundleName: name,
+      zipReady: !!session.zip,
+      zipBytes: session.zip?.size ?? 0,
+      savedTo: r.savedTo ?? null,
+      cliCommand: cliCommand(t.modelArg, settings, target.revision),
+      link: `${location.origin}${location.pathname}${runQuery(target, settings)}`,
+    },
+  });
+  if (getApp().destination === 'opfs') void detectCapabilities(); // storage use changed
+}
+
+export async function cancel(): Promise<void> {
+  if (getApp().status !== 'running') return;
+  cancelled = true;
+  session.zip = null;
+  setApp({ notices: [...getApp().notices, 'Cancelling…'] });
+  await pipeline().cancel();
+}
+
+// ---- results -----------------------------------------------------------------------------
+
+function saveBlob(blob: Blob, fileName: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.rel = 'noopener';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** "Download bundle": the whole bundle as one .zip, an ordinary browser download. */
+export async function downloadBundle(): Promise<void> {
+  const r = getApp().result;
+  if (!r) return;
+  if (!session.zip) {
+    // Written to OPFS or a folder: zip it from there.
+    const where = getApp().destination === 'folder' && session.folder ? { kind: 'folder' as const, handle: session.folder } : { kind: 'opfs' as const };
+    setApp({ saveState: { state: 'saving', message: 'Preparing the zip…' } });
+    const out = await pipeline().api().zipFolder(where, r.bundleName);
+    if (!out.ok) {
+      setApp({ saveState: { state: 'error', message: out.error.message } });
+      return;
+    }
+    session.zip = new Blob(out.zipBlocks, { type: 'application/zip' });
+    setApp({ saveState: { state: 'idle', message: '' }, result: { ...r, zipReady: true, zipBytes: session.zip.size } });
+  }
+  saveBlob(session.zip, `${r.bundleName}.zip`);
+}
+
+export async function saveBundleTo(kind: 'folder' | 'opfs'): Promise<void> {
+  const r = getApp().result;
+  if (!r || !session.zip) return;
+  let sink: { kind: 'opfs'; name: string } | { kind: 'folder'; handle: FileSystemDirectoryHandle; name: string } = { kind: 'opfs', name: r.bundleName };
+  if (kind === 'folder') {
+    try {
+      const handle = await (window as unknown as { showDirectoryPicker(o: object): Promise<FileSystemDirectoryHandle> }).showDirectoryPicker({ mode: 'readwrite', id: 'quarot-bundles' });
+      sink = { kind: 'folder', handle, name: r.bundleName };
+    } catch {
+      return;
+    }
+  }
+  setApp({ saveState: { state: 'saving', message: 'Saving…' } });
+  const out = await pipeline().api().saveZip(session.zip, sink);
+  setApp({ saveState: out.ok ? { state: 'done', message: `Saved to ${out.savedTo}` } : { state: 'error', message: out.error.message } });
+  if (kind === 'opfs') void detectCapabilities();
+}
+
+// ---- inspection --------------------------------------------------------------------------
+
+export function selectTensor(name: string | null): void {
+  setApp({ selected: name });
+}
+
+export async function compareBlocks(tensor: string): Promise<void> {
+  const spec = sourceSpec();
+  if (!spec) return;
+  setApp({ comparison: { state: 'loading', tensor } });
+  const out = await pipeline().api().compare(spec, getApp().settings, getApp().backend, tensor);
+  if (getApp().comparison.tensor !== tensor) return;
+  setApp({ comparison: out.ok ? { state: 'ok', tensor, data: out.comparison } : { state: 'error', tensor, error: out.error.message } });
+}
+
+export async function copyLink(): Promise<void> {
+  const link = shareLink();
+  try {
+    await navigator.clipboard.writeText(link);
+  } catch {
+    // Clipboard refused (permissions / insecure context): the link is still shown for manual copying.
+  }
+  setApp({ linkCopied: true });
+  setTimeout(() => setApp({ linkCopied: false }), 2000);
+}
+
+/** Forget the run and its results (back to the picker). */
+export function reset(): void {
+  session.zip = null;
+  setApp({ status: initialState.status, progress: null, reports: [], result: null, error: null, notices: [], selected: null, comparison: { state: 'idle' } });
+}

@@ -1,0 +1,113 @@
+/**
+ * The app's state: serialisable data only (no Files, handles, workers or tokens — those live in
+ * ./session.ts). Components read it with selectors; ./actions.ts changes it.
+ */
+import { create } from 'zustand';
+import type { TensorReport } from '../core/pipeline/report';
+import { DEFAULT_SETTINGS, type QuantSettings } from '../core/settings';
+import type { DemoModel } from '../demo/catalog';
+import type { BackendChoice, BackendInfo, BlockComparison, Preflight, RunProgress, WorkerCapabilities, WorkerError } from '../worker/protocol';
+
+export type ModelKind = 'demo' | 'hub' | 'files';
+export type RunStatus = 'idle' | 'running' | 'done' | 'error';
+export type Destination = 'zip' | 'folder' | 'opfs';
+
+export interface PageCapabilities {
+  /** navigator.gpu on the page. */
+  webgpu: boolean;
+  adapter: string | null;
+  worker: WorkerCapabilities | null;
+  fileSystemAccess: boolean;
+  opfs: boolean;
+  storage: { quota: number; usage: number } | null;
+}
+
+export interface ResultState {
+  files: { path: string; size: number }[];
+  readme: string;
+  summary: string;
+  elapsedMs: number;
+  bytesWritten: number;
+  backend: string;
+  bundleName: string;
+  /** A zip is ready for "Download bundle" (kept in session). */
+  zipReady: boolean;
+  zipBytes: number;
+  savedTo: string | null;
+  cliCommand: string;
+  link: string;
+}
+
+export interface AppState {
+  /** The link has been applied (model, settings); until then nothing can be run. */
+  ready: boolean;
+  modelKind: ModelKind;
+  repo: string;
+  revision: string;
+  /** Another hub (from the link's hub=…), '' for huggingface.co. */
+  hubUrl: string;
+  /** Whether a token is held in session memory (the token itself never enters the store). */
+  hasToken: boolean;
+  demoName: string;
+  demos: DemoModel[];
+  demosError: string | null;
+  /** Dropped/picked files: a label and counts (the File objects are in session). */
+  files: { label: string; count: number; bytes: number } | null;
+
+  settings: QuantSettings;
+  backend: BackendChoice;
+  destination: Destination;
+
+  caps: PageCapabilities | null;
+  preflight: { state: 'none' | 'loading' | 'ok' | 'error'; info?: Preflight; error?: WorkerError; key?: string };
+
+  status: RunStatus;
+  progress: RunProgress | null;
+  /** Phase of the current tensor, for the per-tensor indicator. */
+  backendInfo: BackendInfo | null;
+  notices: string[];
+  reports: TensorReport[];
+  result: ResultState | null;
+  error: WorkerError | null;
+  /** Save-to-folder/OPFS after a zip run. */
+  saveState: { state: 'idle' | 'saving' | 'done' | 'error'; message: string };
+
+  selected: string | null;
+  comparison: { state: 'idle' | 'loading' | 'ok' | 'error'; tensor?: string; data?: BlockComparison; error?: string };
+  linkCopied: boolean;
+}
+
+export const initialState: AppState = {
+  ready: false,
+  modelKind: 'demo',
+  repo: 'Qwen/Qwen2.5-0.5B',
+  revision: 'main',
+  hubUrl: '',
+  hasToken: false,
+  demoName: '',
+  demos: [],
+  demosError: null,
+  files: null,
+  settings: { ...DEFAULT_SETTINGS },
+  backend: 'auto',
+  destination: 'zip',
+  caps: null,
+  preflight: { state: 'none' },
+  status: 'idle',
+  progress: null,
+  backendInfo: null,
+  notices: [],
+  reports: [],
+  result: null,
+  error: null,
+  saveState: { state: 'idle', message: '' },
+  selected: null,
+  comparison: { state: 'idle' },
+  linkCopied: false,
+};
+
+export const useApp = create<AppState>()(() => ({ ...initialState }));
+
+/** Shorthand for actions. */
+export const setApp = useApp.setState;
+export const getApp = useApp.getState;

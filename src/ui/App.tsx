@@ -1,0 +1,39 @@
+import { useApp } from '../state/store';
+import { Capabilities } from './Capabilities';
+import { ModelPicker } from './ModelPicker';
+import { SettingsPanel } from './SettingsPanel';
+import { PreflightPanel } from './PreflightPanel';
+import { RunBar } from './RunBar';
+import { ProgressPanel } from './ProgressPanel';
+import { InspectPanel } from './InspectPanel';
+import { ResultPanel } from './ResultPanel';
+import { QualityPanel } from './QualityPanel';
+
+export function App() {
+  const status = useApp((s) => s.status);
+  const hasReports = useApp((s) => s.reports.length > 0);
+  const ready = useApp((s) => s.ready);
+  return (
+    <main data-status={status} data-ready={ready ? 'true' : 'false'}>
+      <header className="top">
+        <h1>QuaRot Studio</h1>
+        <p>Rotate and quantize a Qwen2.5 model into an ANEMLL bundle — in this tab.</p>
+        <Capabilities />
+      </header>
+      <div className="grid">
+        <div>
+          <ModelPicker />
+          <SettingsPanel />
+        </div>
+        <div>
+          <PreflightPanel />
+          <RunBar />
+          <ProgressPanel />
+          <ResultPanel />
+        </div>
+      </div>
+      {hasReports && <InspectPanel />}
+      {status === 'done' && <QualityPanel />}
+    </main>
+  );
+}

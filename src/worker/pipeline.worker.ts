@@ -1,0 +1,299 @@
+/**
+ * The pipeline worker: a thin comlink shell over the core. It opens sources and sinks from
+ * plain descriptions, runs runPipeline with an AbortController it owns (so Cancel works while
+ * the page stays responsive), streams progress and per-tensor reports to the page, and hands
+ * the finished zip back as transferred buffers.
+ */
+import * as Comlink from 'comlink';
+import { unzipSync } from 'fflate';
+import type { Backend } from '../backends/types';
+import { CancelledError, InputError } from '../core/errors';
+import { factorHadamardSize } from '../core/hadamard/factor';
+import { runPipelineWithRestarts } from '../core/pipeline/restart';
+import { formatLayerSummary } from '../core/pipeline/report';
+import { PASS_THROUGH_FILES, prepareRun, DEFAULT_MAX_SHARD_BYTES } from '../core/pipeline/run';
+import type { QuantSettings } from '../core/settings';
+import type { BundleSink } from '../core/safetensors/types';
+import { planSafetensorsShards } from '../core/safetensors/writer';
+import { COMPLETE_MARKER, createDirectorySink, createOpfsSink } from '../sinks/handle-sink';
+import { createZipSink } from '../sinks/zip-sink';
+import type { HubProgress } from '../sources/hub/progress';
+import { openBackend } from './backend';
+import { compareBlockSizes } from './compare';
+import type {
+  BackendChoice, Outcome, PipelineWorkerApi, Preflight, RunCallbacks, RunProgress, RunRequest, RunResult, SinkSpec, SourceSpec, WorkerCapabilities, WorkerError,
+} from './protocol';
+import { openSource } from './sources';
+import { Spool } from './spool';
+
+/** Progress messages at most this often (phase changes always go through). */
+const PROGRESS_INTERVAL_MS = 100;
+
+let current: AbortController | null = null;
+
+function toWorkerError(e: unknown): WorkerError {
+  if (e instanceof Error) {
+    const w: WorkerError = { name: e.name, message: e.message };
+    if (e instanceof InputError) {
+      if (e.file) w.file = e.file;
+      if (e.tensor) w.tensor = e.tensor;
+    }
+    return w;
+  }
+  return { name: 'Error', message: String(e) };
+}
+
+/**
+ * Errors travel as data (comlink keeps only an Error's name and message, and InputError's file
+ * and tensor matter to the page). `transfer` names buffers to move rather than copy.
+ */
+async function guarded<T extends object>(f: () => Promise<T>, transfer?: (v: T) => Transferable[]): Promise<Outcome<T>> {
+  try {
+    const v = await f();
+    const out: Outcome<T> = { ok: true, ...v };
+    return transfer ? Comlink.transfer(out, transfer(v)) : out;
+  } catch (e) {
+    return { ok: false, error: toWorkerError(e) };
+  }
+}
+
+/** Passes everything through to `sink`, keeping a copy of one small file (the README, for the page). */
+function withCopyOf(sink: BundleSink, path: string, keep: (bytes: Uint8Array) => void): BundleSink {
+  return {
+    label: sink.label,
+    async createFile(p, size) {
+      const w = await sink.createFile(p, size);
+      if (p !== path) return w;
+      const parts: Uint8Array[] = [];
+      return {
+        async write(chunk) {
+          parts.push(chunk.slice());
+          await w.write(chunk);
+        },
+        async close() {
+          await w.close();
+          const all = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
+          let o = 0;
+          for (const c of parts) { all.set(c, o); o += c.length; }
+          keep(all);
+        },
+      };
+    },
+    finalize: () => sink.finalize(),
+    abort: (r) => sink.abort(r),
+  };
+}
+
+async function makeSink(spec: SinkSpec, spool: Spool): Promise<BundleSink> {
+  if (spec.kind === 'zip') {
+    spool.clear();
+    return createZipSink({ onChunk: (c) => spool.push(c), onAbort: () => spool.clear(), label: 'zip download' });
+  }
+  if (spec.kind === 'opfs') return createOpfsSink(spec.name, { overwrite: true });
+  return createDirectorySink(spec.handle, spec.name);
+}
+
+async function capabilities(): Promise<WorkerCapabilities> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const caps: WorkerCapabilities = {
+    webgpu: !!gpu,
+    adapter: null,
+    syncAccessHandles: typeof FileSystemFileHandle !== 'undefined' && 'createSyncAccessHandle' in FileSystemFileHandle.prototype,
+  };
+  if (gpu) {
+    try {
+      const adapter = await gpu.requestAdapter();
+      if (adapter) {
+        const i = adapter.info;
+        caps.adapter = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
+      } else caps.adapterError = 'requestAdapter() returned no adapter';
+    } catch (e) {
+      caps.adapterError = (e as Error).message;
+    }
+  }
+  return caps;
+}
+
+async function inspect(spec: SourceSpec, settings: QuantSettings): Promise<{ preflight: Preflight }> {
+  const opened = await openSource(spec);
+  try {
+    const { source } = opened;
+    const prep = await prepareRun(source, { ...settings, rotation: 'none' });
+    const { config, model, plan } = prep;
+    const paths = await source.listFiles();
+    const files: { path: string; size: number }[] = [];
+    for (const p of paths) files.push({ path: p, size: (await source.open(p)).size });
+    const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
+    // The real plan (with the chosen rotation) decides the output's tensors; it may also refuse the rotation.
+    let hadamard: string | null = null;
+    let outPlan = plan;
+    try {
+      outPlan = (await prepareRun(source, settings)).plan;
+      if (settings.rotation !== 'none') {
+        const n = settings.rotation === 'full' ? config.hidden : settings.blockSize;
+        const { k, pow2 } = factorHadamardSize(n);
+        hadamard = k === 1 ? `H${n} (Sylvester)` : `H${k}⊗H${pow2} = H${n}`;
+      }
+    } catch (e) {
+      hadamard = `not possible: ${(e as Error).message}`;
+    }
+    const outLayout = outPlan === plan ? layout : planSafetensorsShards(outPlan.items.flatMap((it) => it.outputs), { maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
+    const passThrough = files.filter((f) => PASS_THROUGH_FILES.includes(f.path)).reduce((s, f) => s + f.size, 0);
+    let parameters = 0;
+    const dtypes = new Set<string>();
+    for (const { info } of model.tensors.values()) {
+      parameters += info.shape.reduce((a, b) => a * b, 1);
+      dtypes.add(info.dtype);
+    }
+    return {
+      preflight: {
+        label: source.label,
+        repo: source.repo,
+        revision: source.revision,
+        files,
+        fileBytes: files.reduce((s, f) => s + f.size, 0),
+        tensorBytes: model.totalBytes,
+        tensorCount: model.tensors.size,
+        planItems: outPlan.items.length,
+        quantizedCount: outPlan.quantizedCount,
+        parameters,
+        dtypes: [...dtypes].sort(),
+        outputBytes: outLayout.files.reduce((s, f) => s + f.size, 0) + passThrough,
+        config: {
+          hidden: config.hidden, intermediate: config.intermediate, layers: config.layers, heads: config.heads,
+          kvHeads: config.kvHeads, headDim: config.headDim, vocab: config.vocab, tied: config.tieWordEmbeddings,
+        },
+        hadamard,
+      },
+    };
+  } finally {
+    opened.close();
+  }
+}
+
+async function run(req: RunRequest, cb: RunCallbacks): Promise<{ result: RunResult }> {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  const signal = controller.signal;
+  const spool = new Spool();
+  let download: HubProgress | undefined;
+  let last = 0;
+  let lastPhase = '';
+  let backend: Backend | null = null;
+  let readme = '';
+  const opened = await openSource(req.source, { signal, onDownload: (p) => (download = p) });
+  try {
+    backend = await openBackend(req.backend, (m) => void cb.onNotice(m));
+    void cb.onBackend({ name: backend.name, description: backend.description });
+    const result = await runPipelineWithRestarts(
+      {
+        source: opened.source,
+        settings: req.settings,
+        backend,
+        target: opened.hub ? { ...req.target, revision: opened.hub.revision } : req.target,
+        modelArg: req.modelArg,
+        signal,
+        onProgress: (e) => {
+          const now = performance.now();
+          if (e.phase === lastPhase && now - last < PROGRESS_INTERVAL_MS) return;
+          last = now;
+          lastPhase = e.phase;
+          const p: RunProgress = { ...e, ...(download ? { download } : {}) };
+          void cb.onProgress(p);
+        },
+        onTensor: (r) => void cb.onTensor(r),
+      },
+      async () => withCopyOf(await makeSink(req.sink, spool), 'README.md', (b) => (readme = new TextDecoder().decode(b))),
+      2,
+      (err, attempt) => void cb.onNotice(`${err.message}; starting over (restart ${attempt})`),
+    );
+    if (signal.aborted) throw new CancelledError();
+    const out: RunResult = {
+      files: result.files,
+      readme,
+      summary: formatLayerSummary(result.reports),
+      elapsedMs: result.elapsedMs,
+      bytesRead: result.bytesRead,
+      bytesWritten: result.bytesWritten,
+      backend: result.backend,
+      revision: opened.hub?.revision,
+    };
+    const sink = req.sink;
+    if (sink.kind === 'zip') out.zipBlocks = spool.take();
+    else out.savedTo = sink.kind === 'opfs' ? `browser storage (OPFS) / ${sink.name}` : `${sink.handle.name}/${sink.name}`;
+    return { result: out };
+  } finally {
+    if (current === controller) current = null;
+    opened.close();
+    await backend?.dispose().catch(() => undefined);
+  }
+}
+
+async function zipFolder(where: { kind: 'opfs' } | { kind: 'folder'; handle: FileSystemDirectoryHandle }, name: string): Promise<{ zipBlocks: ArrayBuffer[] }> {
+  const root = where.kind === 'opfs' ? await navigator.storage.getDirectory() : where.handle;
+  const dir = await root.getDirectoryHandle(name);
+  const spool = new Spool();
+  const zip = createZipSink({ onChunk: (c) => spool.push(c), label: 'zip download' });
+  const walk = async (d: FileSystemDirectoryHandle, prefix: string): Promise<void> => {
+    const entries: [string, FileSystemHandle][] = [];
+    for await (const e of (d as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) entries.push(e);
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [n, h] of entries) {
+      const path = prefix ? `${prefix}/${n}` : n;
+      if (path === COMPLETE_MARKER) continue; // the folder protocol's marker, not part of the bundle
+      if (h.kind === 'directory') { await walk(h as FileSystemDirectoryHandle, path); continue; }
+      const file = await (h as FileSystemFileHandle).getFile();
+      const w = await zip.createFile(path, file.size);
+      const step = 8 * 1024 * 1024;
+      for (let o = 0; o < file.size; o += step) await w.write(new Uint8Array(await file.slice(o, o + step).arrayBuffer()));
+      await w.close();
+    }
+  };
+  await walk(dir, '');
+  await zip.finalize();
+  return { zipBlocks: spool.take() };
+}
+
+async function saveZip(zipBlob: Blob, spec: Exclude<SinkSpec, { kind: 'zip' }>): Promise<{ savedTo: string }> {
+  const files = unzipSync(new Uint8Array(await zipBlob.arrayBuffer()));
+  const sink = await makeSink(spec, new Spool());
+  try {
+    for (const path of Object.keys(files).sort()) {
+      const w = await sink.createFile(path, files[path].length);
+      await w.write(files[path]);
+      await w.close();
+    }
+    await sink.finalize();
+  } catch (e) {
+    await sink.abort(e).catch(() => undefined);
+    throw e;
+  }
+  return { savedTo: spec.kind === 'opfs' ? `browser storage (OPFS) / ${spec.name}` : `${spec.handle.name}/${spec.name}` };
+}
+
+async function compare(spec: SourceSpec, settings: QuantSettings, backendKind: BackendChoice, tensor: string) {
+  const opened = await openSource(spec);
+  // The comparison is small (one tensor, a few variants): the CPU is quick and never contends with a GPU run.
+  const backend = await openBackend(backendKind === 'webgpu' ? 'webgpu' : 'cpu', () => undefined);
+  try {
+    return { comparison: await compareBlockSizes(opened.source, settings, backend, tensor) };
+  } finally {
+    opened.close();
+    await backend.dispose().catch(() => undefined);
+  }
+}
+
+const api: PipelineWorkerApi = {
+  capabilities,
+  inspect: (source, settings) => guarded(() => inspect(source, settings)),
+  run: (req, cb) => guarded(() => run(req, cb), (v) => v.result.zipBlocks ?? []),
+  async cancel() {
+    current?.abort();
+  },
+  compare: (source, settings, backend, tensor) => guarded(() => compare(source, settings, backend, tensor)),
+  zipFolder: (where, name) => guarded(() => zipFolder(where, name), (v) => v.zipBlocks),
+  saveZip: (zip, sink) => guarded(() => saveZip(zip, sink)),
+};
+
+Comlink.expose(api);
