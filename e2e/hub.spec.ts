@@ -55,7 +55,10 @@ describe('shareable link against a hub', () => {
     const { page } = await openPage(browser, `${base}?model=${encodeURIComponent('e2e-org/missing')}&hub=${encodeURIComponent(hub.url)}&backend=cpu`);
     await page.getByLabel(/Access token/).fill('hf_secretsecret');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await waitForStatus(page, 'error');
+    await waitForStatus(page, 'error', 15_000).catch(async (e) => {
+      console.log('DBG', await page.locator('main').getAttribute('data-status'), (await page.locator('main').innerText()).slice(-1500), hub.log.slice(-6).map((x) => `${x.method} ${x.path} ${x.status}`));
+      throw e;
+    });
     const msg = await page.locator('[data-testid="error"]').last().innerText();
     expect(msg).toMatch(/e2e-org\/missing/);
     expect(page.url()).not.toContain('hf_');

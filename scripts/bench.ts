@@ -142,7 +142,7 @@ async function main(): Promise<void> {
       console.log(
         `${label}: median ${fmt(wall)} (runs: ${walls.map(fmt).join(', ')}), ${(inBytes / 1e6 / (wall / 1000)).toFixed(1)} MB/s in; ` +
           `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, peak ArrayBuffers ${(peakAb / 2 ** 20).toFixed(0)} MiB; ` +
-          `backend math ${fmt(mathMs)} (${((100 * mathMs) / wall).toFixed(0)} % of wall); process CPU ${fmt(cpuMs)}, outside the math ${fmt(Math.max(0, cpuMs - mathMs))}`,
+          `backend math ${fmt(mathMs)} (${((100 * mathMs) / wall).toFixed(0)} % of wall), everything else (I/O, parsing, encoding, network) ${fmt(wall - mathMs)}; process CPU ${fmt(cpuMs)}`,
       );
     };
     const measure = async (label: string, openSource: () => Promise<{ source: Parameters<typeof runPipeline>[0]['source']; close: () => Promise<void> }>): Promise<void> => {

@@ -3,21 +3,34 @@
  * summary; each SPEC §8 file-level fault gives its specific message, a non-zero exit and no
  * output folder (nor any leftover partial folder).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTinyQwen2, writeTinyQwen2 } from './helpers/tiny-qwen2';
+import { startMockHub } from '../e2e/mock-hub/server';
 import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './bundle-helpers';
 
 const ROOT = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/quantize.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/** Run the CLI as a child process (async, so a mock hub in this process keeps answering). */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/quantize.ts'), ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
+  });
 }
 
 let n = 0;
@@ -46,9 +59,9 @@ function expectNoBundle(out: string): void {
 }
 
 describe('quantize CLI', () => {
-  it.skipIf(!HAVE_FIXTURE)(`runs on the real tiny model with the defaults ${HAVE_FIXTURE ? '' : FIXTURE_SKIP_REASON}`, () => {
+  it.skipIf(!HAVE_FIXTURE)(`runs on the real tiny model with the defaults ${HAVE_FIXTURE ? '' : FIXTURE_SKIP_REASON}`, async () => {
     const out = join(tmp, 'fixture-w4');
-    const r = cli(['--model', FIXTURE_DIR, '--out', out]);
+    const r = await cli(['--model', FIXTURE_DIR, '--out', out]);
     expect(r.stderr).toContain('[1/');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/mean relative error [\d.]+ % \(plain RTN [\d.]+ %\)/);
@@ -60,9 +73,46 @@ describe('quantize CLI', () => {
     expect(r.stdout.split('\n').filter((l) => /^\d\s+\S+\/\S+/.test(l))).toHaveLength(5);
   });
 
+  it.skipIf(!HAVE_FIXTURE)('--backend webgpu (Dawn) writes the same bytes as --backend cpu (manifest sha256)', async () => {
+    const outs: { out: string; stderr: string }[] = [];
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const out = join(tmp, `fixture-${backend}`);
+      const r = await cli(['--model', FIXTURE_DIR, '--out', out, '--backend', backend, '--quiet']);
+      expect(r.code).toBe(0);
+      outs.push({ out, stderr: r.stderr });
+    }
+    // On this machine Dawn finds the GL adapter (EGL_PLATFORM=surfaceless from npm test): no fallback.
+    if (process.env.EGL_PLATFORM === 'surfaceless') expect(outs[1].stderr).not.toContain('using the CPU backend');
+    const manifest = (o: string): string => readFileSync(join(o, 'manifest.sha256'), 'utf8');
+    expect(manifest(outs[1].out)).toBe(manifest(outs[0].out));
+    expect(manifest(outs[0].out)).toMatch(/^[0-9a-f]{64}  model\.safetensors$/m);
+  });
+
+  it('--model org/name streams from a hub (--hub-url) and gives the local run\'s bytes', async () => {
+    const model = await tinyModel({ seed: 9 });
+    const hub = await startMockHub({ repos: { 'org/tiny': { dir: model, revisions: { v1: 'a'.repeat(40) } } } });
+    try {
+      const viaHub = join(tmp, 'via-hub');
+      const r = await cli(['--model', 'org/tiny', '--revision', 'v1', '--hub-url', hub.url, '--out', viaHub, '--quiet']);
+      expect(r.stderr).not.toMatch(/^error/m);
+      expect(r.code).toBe(0);
+      const qc = JSON.parse(readFileSync(join(viaHub, 'quantization_config.json'), 'utf8'));
+      expect(qc.source_repo).toBe('org/tiny');
+      expect(qc.source_revision).toBe('a'.repeat(40));
+      const local = join(tmp, 'via-folder');
+      expect((await cli(['--model', model, '--out', local, '--quiet'])).code).toBe(0);
+      expect(readFileSync(join(viaHub, 'model.safetensors')).equals(readFileSync(join(local, 'model.safetensors')))).toBe(true);
+      const missing = await cli(['--model', 'org/nothing', '--hub-url', hub.url, '--out', join(tmp, 'z'), '--quiet']);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/org\/nothing/);
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('shards above --max-shard-size with Hugging Face names and an index', async () => {
     const out = join(tmp, 'sharded');
-    const r = cli(['--model', await tinyModel(), '--out', out, '--max-shard-size', '60000', '--quiet']);
+    const r = await cli(['--model', await tinyModel(), '--out', out, '--max-shard-size', '60000', '--quiet']);
     expect(r.code).toBe(0);
     const files = readdirSync(out);
     const shards = files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
@@ -130,7 +180,7 @@ describe('quantize CLI', () => {
   it.each(cases)('%s: specific error, exit 2, no bundle', async (_label, make, message) => {
     const model = await make();
     const out = join(tmp, `bad-${n++}`);
-    const r = cli(['--model', model, '--out', out, '--quiet']);
+    const r = await cli(['--model', model, '--out', out, '--quiet']);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/^error: /m);
     expect(r.code).toBe(2);
@@ -138,13 +188,13 @@ describe('quantize CLI', () => {
   });
 
   it('bad settings are rejected before any work', async () => {
-    const r = cli(['--model', await tinyModel(), '--out', join(tmp, 'x'), '--bits', '3']);
+    const r = await cli(['--model', await tinyModel(), '--out', join(tmp, 'x'), '--bits', '3']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('setting bits: got "3"; expected 4, 8 or 16');
   });
 
   it('block size that does not divide the hidden size', async () => {
-    const r = cli(['--model', await tinyModel({ hidden: 48, heads: 4, intermediate: 64 }), '--out', join(tmp, 'y'), '--rotation', 'block', '--block-size', '32']);
+    const r = await cli(['--model', await tinyModel({ hidden: 48, heads: 4, intermediate: 64 }), '--out', join(tmp, 'y'), '--rotation', 'block', '--block-size', '32']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('block size 32 does not divide hidden_size 48');
   });

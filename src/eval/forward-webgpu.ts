@@ -16,6 +16,8 @@ import type { Qwen2Dims } from './qwen2-config';
 /** Tensors by HF name, f32; may load lazily (a streamed model re-reads a layer per forward). */
 export interface AsyncWeightSource {
   get(name: string): Float32Array | undefined | Promise<Float32Array | undefined>;
+  /** Whether a tensor exists, without reading it (lazy sources); else `get` is used. */
+  has?(name: string): boolean;
 }
 
 /** The async counterpart of CausalLM (forward-cpu.ts). */
@@ -116,12 +118,11 @@ export async function createQwen2WebGpu(
   const pipelines = new Map<ForwardShaderName, GPUComputePipeline>();
   const names: ForwardShaderName[] = ['forward-matmul', 'forward-rmsnorm', 'forward-rope', 'forward-attention', 'forward-swiglu', 'forward-embed', 'forward-logsoftmax'];
   device.pushErrorScope('validation');
-  await Promise.all(
-    names.map(async (n) => {
-      const module = device.createShaderModule({ code: forwardShader(n), label: n });
-      pipelines.set(n, await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: n }));
-    }),
-  );
+  // Synchronous creation keeps the order simple; the worker thread absorbs the cost in browsers.
+  for (const n of names) {
+    const module = device.createShaderModule({ code: forwardShader(n), label: n });
+    pipelines.set(n, device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: n }));
+  }
   const pipeErr = await device.popErrorScope();
   if (pipeErr) throw new Error(`WebGPU forward kernels failed to compile: ${pipeErr.message}`);
 
@@ -173,7 +174,8 @@ export async function createQwen2WebGpu(
   };
   let layerBytes = 2 * d * 4;
   for (const m of LAYER_MATS) layerBytes += (matShape[m][0] * matShape[m][1] + matShape[m][0]) * 4;
-  const untied = !!(await weights.get('lm_head.weight'));
+  const has = async (name: string) => (weights.has ? weights.has(name) : (await weights.get(name)) !== undefined);
+  const untied = await has('lm_head.weight');
   const headBytes = V * d * 4 * (untied ? 2 : 1);
   const streaming = headBytes + L * layerBytes > budget;
 
@@ -209,7 +211,7 @@ export async function createQwen2WebGpu(
   };
   for (let li = 0; li < L; li++) {
     const flags = {} as Record<MatKey, boolean>;
-    for (const m of LAYER_MATS) flags[m] = !!(await weights.get(`${prefixOf(li, m)}.bias`));
+    for (const m of LAYER_MATS) flags[m] = await has(`${prefixOf(li, m)}.bias`);
     biasFlags.push(flags);
   }
   const layers: GpuLayer[] = [];
@@ -222,9 +224,7 @@ export async function createQwen2WebGpu(
       layers.push(ly);
     }
   }
-  console.log("before pop");
   const oom = await device.popErrorScope();
-  console.log("after pop", oom);
   if (oom) {
     for (const b of owned) b.destroy();
     throw new GpuUnavailableError('out-of-memory', `WebGPU out of memory while uploading the weights: ${oom.message}`);

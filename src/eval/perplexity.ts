@@ -170,26 +170,22 @@ export interface AsyncEvalOptions extends EvalOptions {
   signal?: AbortSignal;
 }
 
-/** Log-probabilities `[T × V]` of a window, from the model's own log-softmax or the CPU (f64 → f32). */
-async function logProbRows(model: AsyncLogitsModel, win: number[]): Promise<Float32Array> {
-  if (model.logProbs) return model.logProbs(win);
-  const z = await model.logits(win);
+/**
+ * Row accessor for one window's log-probabilities: the model's own rows when it has
+ * `logProbs`, else the CPU log-softmax of its logits in f64 (the same numbers as `evaluate`).
+ */
+async function logProbRows(model: AsyncLogitsModel, win: number[]): Promise<(t: number) => ArrayLike<number>> {
   const V = model.vocab;
-  const row = new Float64Array(V);
-  const out = new Float32Array(z.length);
-  for (let t = 0; t < win.length; t++) {
-    logSoftmaxRow(z, t, V, row);
-    for (let i = 0; i < V; i++) out[t * V + i] = row[i];
+  if (model.logProbs) {
+    const lp = await model.logProbs(win);
+    return (t) => lp.subarray(t * V, (t + 1) * V);
   }
-  return out;
-}
-
-/** argmax of row `r` of `[rows × V]`, first index on ties. */
-function rowArgmax(a: Float32Array, r: number, V: number): number {
-  const o = r * V;
-  let best = 0;
-  for (let i = 1; i < V; i++) if (a[o + i] > a[o + best]) best = i;
-  return best;
+  const z = await model.logits(win);
+  const row = new Float64Array(V);
+  return (t) => {
+    logSoftmaxRow(z, t, V, row);
+    return row;
+  };
 }
 
 /**
@@ -219,23 +215,24 @@ export async function evaluateAsync(
   for (let wi = 0; wi < wins.length; wi++) {
     opts.signal?.throwIfAborted();
     const win = wins[wi];
-    const la = await logProbRows(modelA, win);
-    const lb = modelB ? await logProbRows(modelB, win) : undefined;
+    const rowA = await logProbRows(modelA, win);
+    const rowB = modelB ? await logProbRows(modelB, win) : undefined;
     let wa = 0;
     let wb = 0;
     for (let t = 0; t < seqlen - 1; t++) {
       const target = win[t + 1];
-      wa -= la[t * V + target];
-      if (lb) {
-        wb -= lb[t * V + target];
+      const la = rowA(t);
+      wa -= la[target];
+      if (rowB) {
+        const lb = rowB(t);
+        wb -= lb[target];
         let k = 0;
-        const o = t * V;
         for (let i = 0; i < V; i++) {
-          const a = la[o + i];
-          if (a > -745) k += Math.exp(a) * (a - lb[o + i]);
+          const x = la[i];
+          if (x > -745) k += Math.exp(x) * (x - lb[i]);
         }
         kl += k;
-        if (rowArgmax(la, t, V) === rowArgmax(lb, t, V)) agree++;
+        if (argmax(la) === argmax(lb)) agree++;
       }
     }
     const n = seqlen - 1;
@@ -243,7 +240,7 @@ export async function evaluateAsync(
     nllB += wb;
     predictions += n;
     windowNllA.push(wa / n);
-    if (lb) windowNllB.push(wb / n);
+    if (rowB) windowNllB.push(wb / n);
     opts.onWindow?.(wi + 1, wins.length);
   }
   const res: EvalResult = { pplA: Math.exp(nllA / predictions), windows: wins.length, predictions, windowNllA };

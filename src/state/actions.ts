@@ -102,7 +102,7 @@ export async function init(): Promise<void> {
   syncUrl();
   setApp({ ready: true });
   if (query.autorun && model) void run();
-  else refreshPreflight();
+  refreshPreflight();
 }
 
 async function loadDemos(): Promise<void> {

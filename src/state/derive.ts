@@ -65,13 +65,13 @@ const PHASE_LABEL: Record<UiPhase, string> = {
   done: 'done',
 };
 
-export function progressView(p: RunProgress): ProgressView {
+export function progressView(p: RunProgress, finished = false): ProgressView {
   const phase: UiPhase =
     p.phase === 'read' ? 'download' : p.phase === 'transform' ? 'rotate' : p.phase === 'quantize' ? 'quantize' : p.phase === 'write' ? 'write' : p.phase;
   const byTensor = p.tensorCount > 0 ? p.tensorIndex / p.tensorCount : 0;
   const byBytes = p.bytesToRead > 0 ? p.bytesRead / p.bytesToRead : 0;
   // Bytes track the work well for big tensors; the tensor count covers norms and the tied head.
-  let fraction = p.phase === 'done' ? 1 : p.phase === 'prepare' ? 0 : Math.min(0.995, 0.5 * byTensor + 0.5 * byBytes);
+  let fraction = p.phase === 'done' || finished ? 1 : p.phase === 'prepare' ? 0 : Math.min(0.995, 0.5 * byTensor + 0.5 * byBytes);
   if (p.phase === 'finalize') fraction = Math.max(fraction, 0.98);
   const elapsed = p.elapsedMs / 1000;
   const mbPerSec = elapsed > 0 ? p.bytesRead / MB / elapsed : 0;

@@ -11,7 +11,7 @@ export function ProgressPanel() {
   const caps = useApp((s) => s.caps);
   if (status === 'idle' && notices.length === 0) return null;
   // A run that failed while reading headers has no tensor progress worth showing.
-  const v = p && !(status === 'error' && p.tensorCount === 0) ? progressView(p) : null;
+  const v = p && !(status === 'error' && p.tensorCount === 0) ? progressView(p, status === 'done') : null;
   return (
     <section className="panel" aria-labelledby="progress-h">
       <h2 id="progress-h">4 · Progress</h2>
