@@ -53,13 +53,13 @@ describe('shareable link against a hub', () => {
   it('keeps a typed token out of the URL and names a missing repo', async () => {
     const base = inject('baseUrl');
     const { page } = await openPage(browser, `${base}?model=${encodeURIComponent('e2e-org/missing')}&hub=${encodeURIComponent(hub.url)}&backend=cpu`);
+    // The missing repo is reported before running (metadata only)…
+    await page.locator('section[aria-labelledby="pre-h"] [data-testid="error"]').waitFor();
     await page.getByLabel(/Access token/).fill('hf_secretsecret');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await waitForStatus(page, 'error', 15_000).catch(async (e) => {
-      console.log('DBG', await page.locator('main').getAttribute('data-status'), (await page.locator('main').innerText()).slice(-1500), hub.log.slice(-6).map((x) => `${x.method} ${x.path} ${x.status}`));
-      throw e;
-    });
-    const msg = await page.locator('[data-testid="error"]').last().innerText();
+    await waitForStatus(page, 'error');
+    // …and as the run's error.
+    const msg = await page.locator('section[aria-labelledby="progress-h"] [data-testid="error"]').innerText();
     expect(msg).toMatch(/e2e-org\/missing/);
     expect(page.url()).not.toContain('hf_');
     expect(await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage))).not.toContain('hf_');

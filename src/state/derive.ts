@@ -293,6 +293,12 @@ export function histogramView(r: TensorReport, log: boolean): HistogramView | nu
   };
 }
 
+/** Change in relative error versus plain RTN, in percentage points ("−21.92": rotation lowered it). */
+export function gainText(gain: number | null): string {
+  if (gain === null) return '—';
+  return `${gain > 0 ? '−' : '+'}${Math.abs(gain * 100).toFixed(2)}`;
+}
+
 /** Relative error as a percentage string. */
 export function pct(x: number | null | undefined, digits = 2): string {
   return x === null || x === undefined ? '—' : `${(x * 100).toFixed(digits)} %`;

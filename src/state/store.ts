@@ -62,8 +62,9 @@ export interface AppState {
   preflight: { state: 'none' | 'loading' | 'ok' | 'error'; info?: Preflight; error?: WorkerError; key?: string };
 
   status: RunStatus;
+  /** The latest progress event (throttled by the worker). */
   progress: RunProgress | null;
-  /** Phase of the current tensor, for the per-tensor indicator. */
+  /** Backend the run uses (reported by the worker once chosen). */
   backendInfo: BackendInfo | null;
   notices: string[];
   reports: TensorReport[];

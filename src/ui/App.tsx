@@ -26,8 +26,9 @@ export function App() {
           <SettingsPanel />
         </div>
         <div>
-          <PreflightPanel />
+          {/* Run controls first: they must not move while the panels below fill in. */}
           <RunBar />
+          <PreflightPanel />
           <ProgressPanel />
           <ResultPanel />
         </div>

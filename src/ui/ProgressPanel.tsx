@@ -45,7 +45,7 @@ export function ProgressPanel() {
       {backend && (
         <p className="muted" style={{ marginBottom: 4 }}>
           Backend: <b>{backend.name === 'webgpu' ? 'WebGPU' : 'CPU'}</b> — {backend.description}
-          {backend.name === 'webgpu' && caps?.worker?.adapter ? '' : ''}
+          {backend.name === 'cpu' && caps?.worker?.adapter ? ' (a GPU adapter exists; choose backend "auto" or "WebGPU" to use it)' : ''}
         </p>
       )}
       {notices.map((n, i) => <div key={i} className="notice" role="status">{n}</div>)}

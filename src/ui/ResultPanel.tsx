@@ -18,7 +18,7 @@ export function ResultPanel() {
         {r.savedTo && <> Written to <b>{r.savedTo}</b>.</>}
       </p>
       {t.tensors > 0 && (
-        <p className={t.meanError <= t.meanBaseline ? 'notice' : 'notice'} role="note">
+        <p className="notice" role="note">
           Mean relative error <b>{pct(t.meanError, 3)}</b> vs plain RTN <b>{pct(t.meanBaseline, 3)}</b>:{' '}
           {t.meanError < t.meanBaseline ? 'rotation helps on this model' : 'plain RTN is as good or better on this model (try rotation "none")'} — {t.betterThanBaseline}/{t.tensors} tensors better than plain RTN.
         </p>
@@ -34,8 +34,8 @@ export function ResultPanel() {
       </ul>
       <h3>Summary (as the CLI prints it)</h3>
       <pre className="summary" data-testid="summary">{r.summary}</pre>
-      <h3>Same bundle from the command line</h3>
-      <pre className="summary">{r.cliCommand}</pre>
+      <h3>Same bundle again</h3>
+      <pre className="summary">{`${r.cliCommand}\n\n${r.link}`}</pre>
       <h3>Model card (README.md)</h3>
       <pre className="readme" data-testid="readme">{r.readme}</pre>
     </section>

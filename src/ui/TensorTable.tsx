@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
 import { useApp } from '../state/store';
-import { db, pct, tensorRows, type SortKey } from '../state/derive';
+import { db, gainText, pct, tensorRows, type SortKey } from '../state/derive';
 import { selectTensor } from '../state/actions';
 
 const COLUMNS: { key: SortKey | null; label: string }[] = [
@@ -11,6 +11,7 @@ const COLUMNS: { key: SortKey | null; label: string }[] = [
   { key: 'error', label: 'rel. error' },
   { key: 'baseline', label: 'plain RTN' },
   { key: 'sqnr', label: 'SQNR' },
+  { key: null, label: 'plain SQNR' },
   { key: 'gain', label: 'gain' },
 ];
 
@@ -54,8 +55,9 @@ export function TensorTable({ filter, setFilter }: { filter: string; setFilter: 
                 <td>{r.scale}</td>
                 <td>{pct(r.error)}</td>
                 <td>{pct(r.baseline)}</td>
-                <td title={`plain RTN ${db(r.baselineSqnr)}`}>{db(r.sqnr)}</td>
-                <td className={r.gain === null ? '' : r.gain > 0 ? 'better' : r.gain < 0 ? 'worse' : ''}>{r.gain === null ? '—' : `${r.gain > 0 ? '−' : '+'}${Math.abs(r.gain * 100).toFixed(2)}`}</td>
+                <td>{db(r.sqnr)}</td>
+                <td>{db(r.baselineSqnr)}</td>
+                <td className={r.gain === null ? '' : r.gain > 0 ? 'better' : r.gain < 0 ? 'worse' : ''}>{gainText(r.gain)}</td>
               </tr>
             ))}
           </tbody>

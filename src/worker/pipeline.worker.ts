@@ -23,7 +23,7 @@ import { compareBlockSizes } from './compare';
 import type {
   BackendChoice, Outcome, PipelineWorkerApi, Preflight, RunCallbacks, RunProgress, RunRequest, RunResult, SinkSpec, SourceSpec, WorkerCapabilities, WorkerError,
 } from './protocol';
-import { openSource } from './sources';
+import { openSource, type OpenedSource } from './sources';
 import { Spool } from './spool';
 
 /** Progress messages at most this often (phase changes always go through). */
@@ -114,15 +114,32 @@ async function capabilities(): Promise<WorkerCapabilities> {
   return caps;
 }
 
+/**
+ * The last Hub source opened for inspection, reused while only the settings change (each new
+ * source costs several metadata requests). Runs always open their own, tied to their signal.
+ */
+let inspected: { key: string; token?: string; opened: Promise<OpenedSource> } | null = null;
+
+function inspectSource(spec: SourceSpec): Promise<OpenedSource> {
+  if (spec.kind !== 'hub') return openSource(spec);
+  const key = JSON.stringify([spec.repo, spec.revision ?? '', spec.hubUrl ?? '']);
+  if (inspected && inspected.key === key && inspected.token === spec.token) return inspected.opened;
+  void inspected?.opened.then((o) => o.close(), () => undefined);
+  const opened = openSource(spec);
+  inspected = { key, token: spec.token, opened };
+  opened.catch(() => { if (inspected?.opened === opened) inspected = null; });
+  return opened;
+}
+
 async function inspect(spec: SourceSpec, settings: QuantSettings): Promise<{ preflight: Preflight }> {
-  const opened = await openSource(spec);
+  const opened = await inspectSource(spec);
   try {
     const { source } = opened;
     const prep = await prepareRun(source, { ...settings, rotation: 'none' });
     const { config, model, plan } = prep;
-    const paths = await source.listFiles();
     const files: { path: string; size: number }[] = [];
-    for (const p of paths) files.push({ path: p, size: (await source.open(p)).size });
+    if (opened.hub) files.push(...opened.hub.files.map((f) => ({ path: f.path, size: f.size })));
+    else for (const p of await source.listFiles()) files.push({ path: p, size: (await source.open(p)).size });
     const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
     // The real plan (with the chosen rotation) decides the output's tensors; it may also refuse the rotation.
     let hadamard: string | null = null;
@@ -167,7 +184,7 @@ async function inspect(spec: SourceSpec, settings: QuantSettings): Promise<{ pre
       },
     };
   } finally {
-    opened.close();
+    if (!opened.hub) opened.close();
   }
 }
 

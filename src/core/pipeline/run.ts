@@ -376,8 +376,16 @@ async function processMatrix(
     const histBefore = await backend.histogram(w0, range, HISTOGRAM_BINS);
     const histAfter = transformed ? await backend.histogram(w, range, HISTOGRAM_BINS) : histBefore;
     report.histogram = { range, before: histBefore, after: histAfter };
+    const releaseOriginal = (): void => {
+      // The original is done with once its histogram and baseline exist: free it before the
+      // quantized copy is made (the embedding is the largest tensor by far).
+      if (!transformed) return;
+      backend.release(w0);
+      toRelease.splice(toRelease.indexOf(w0), 1);
+    };
 
     if (!item.quantize) {
+      releaseOriginal();
       const weightBytes = await backend.read(w, o.outDtype);
       return { weightBytes, report };
     }
@@ -392,6 +400,7 @@ async function processMatrix(
       backend.release(bq.mat);
       report.baselineError = errorStatsFromRows(be.diff, be.ref);
     }
+    releaseOriginal();
     const scales = await chooseScales(backend, w, rowMax, bits, settings.scheme, settings.clip);
     const q = await backend.quantize(w, scales.rowStep, scales.rowInv, qmin, qmax, roundToF16);
     toRelease.push(q.mat);
