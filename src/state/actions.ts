@@ -402,14 +402,14 @@ export async function compareBlocks(tensor: string): Promise<void> {
 }
 
 export async function copyLink(): Promise<void> {
-  const link = shareLink();
+  let ok = true;
   try {
-    await navigator.clipboard.writeText(link);
+    await navigator.clipboard.writeText(shareLink());
   } catch {
-    // Clipboard refused (permissions / insecure context): the link is still shown for manual copying.
+    ok = false; // clipboard refused (permissions / insecure context): the link stays visible to copy by hand
   }
-  setApp({ linkCopied: true });
-  setTimeout(() => setApp({ linkCopied: false }), 2000);
+  setApp({ linkCopied: ok ? 'copied' : 'failed' });
+  setTimeout(() => setApp({ linkCopied: null }), 2500);
 }
 
 /** Forget the run and its results (back to the picker). */

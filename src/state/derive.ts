@@ -99,12 +99,22 @@ export function progressView(p: RunProgress, finished = false): ProgressView {
  * (a 2-core machine; the MSE clip search dominates), a GPU assumed ~8× faster, and a download
  * rate for Hub models. Shown as an order of magnitude, not a promise.
  */
-export function estimateSeconds(pf: Preflight, s: QuantSettings, backend: BackendChoice, gpuLikely: boolean, kind: ModelKind): number {
+export function estimateSeconds(pf: Preflight, s: QuantSettings, backend: BackendChoice, gpu: GpuClass, kind: ModelKind): number {
   const perParamCpu = s.bits === 16 ? 0.05e-6 : s.clip === 'mse' ? 1.8e-6 : 0.25e-6;
-  const onGpu = backend !== 'cpu' && gpuLikely;
-  const compute = pf.parameters * perParamCpu * (onGpu ? 1 / 8 : 1) * (s.rotation === 'none' ? 0.6 : 1);
+  // Software adapters (SwiftShader, llvmpipe) are far slower than the plain CPU path.
+  const factor = backend === 'cpu' || gpu === 'none' ? 1 : gpu === 'software' ? 5 : 1 / 8;
+  const compute = pf.parameters * perParamCpu * factor * (s.rotation === 'none' ? 0.6 : 1);
   const download = kind === 'hub' ? pf.tensorBytes / (30 * MB) : pf.tensorBytes / (400 * MB);
   return compute + download;
+}
+
+export type GpuClass = 'none' | 'software' | 'hardware';
+
+/** What the worker's adapter is, for the estimate: none, a software rasteriser, or a real GPU. */
+export function gpuClass(caps: PageCapabilities | null): GpuClass {
+  const a = caps?.worker?.adapter;
+  if (!a) return 'none';
+  return /swiftshader|llvmpipe|lavapipe|software|basic render/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`) ? 'software' : 'hardware';
 }
 
 const GB = 1e9;

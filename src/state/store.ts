@@ -75,7 +75,8 @@ export interface AppState {
 
   selected: string | null;
   comparison: { state: 'idle' | 'loading' | 'ok' | 'error'; tensor?: string; data?: BlockComparison; error?: string };
-  linkCopied: boolean;
+  /** Feedback of the last 'Copy link'. */
+  linkCopied: 'copied' | 'failed' | null;
 }
 
 export const initialState: AppState = {
@@ -104,7 +105,7 @@ export const initialState: AppState = {
   saveState: { state: 'idle', message: '' },
   selected: null,
   comparison: { state: 'idle' },
-  linkCopied: false,
+  linkCopied: null,
 };
 
 export const useApp = create<AppState>()(() => ({ ...initialState }));

@@ -1,4 +1,5 @@
 import { useApp } from '../state/store';
+import { dropFiles } from '../state/actions';
 import { Capabilities } from './Capabilities';
 import { ModelPicker } from './ModelPicker';
 import { SettingsPanel } from './SettingsPanel';
@@ -14,7 +15,13 @@ export function App() {
   const hasReports = useApp((s) => s.reports.length > 0);
   const ready = useApp((s) => s.ready);
   return (
-    <main data-status={status} data-ready={ready ? 'true' : 'false'}>
+    <main
+      data-status={status}
+      data-ready={ready ? 'true' : 'false'}
+      // Files dropped anywhere on the page count (the drop zone is just the visible target).
+      onDragOver={(e) => { if (status !== 'running' && e.dataTransfer.types.includes('Files')) e.preventDefault(); }}
+      onDrop={(e) => { if (status === 'running') return; e.preventDefault(); void dropFiles(e.dataTransfer); }}
+    >
       <header className="top">
         <h1>QuaRot Studio</h1>
         <p>Rotate and quantize a Qwen2.5 model into an ANEMLL bundle — in this tab.</p>

@@ -22,14 +22,14 @@ export function HistogramPanel({ name }: { name: string }) {
       ctx.moveTo(PAD.l + plotW / 2, PAD.t);
       ctx.lineTo(PAD.l + plotW / 2, PAD.t + plotH);
       ctx.stroke();
-      // Quantized bars at the back, the continuous distributions drawn over them.
-      for (const s of [...view.series].reverse()) {
+      for (const s of view.series) {
         const color = SERIES_COLOR[s.label];
         // Quantized values sit on a few grid points: bars; continuous ones: a filled outline.
         if (s.label === 'after quantization') {
           ctx.fillStyle = color;
-          ctx.globalAlpha = 0.6;
-          s.heights.forEach((v, i) => { if (v > 0) ctx.fillRect(PAD.l + i * bw + bw * 0.3, PAD.t + plotH * (1 - v), Math.max(1, bw * 0.4), plotH * v); });
+          // Thin, translucent bars on top, so the distributions behind stay readable.
+          ctx.globalAlpha = 0.55;
+          s.heights.forEach((v, i) => { if (v > 0) ctx.fillRect(PAD.l + i * bw + bw * 0.35, PAD.t + plotH * (1 - v), Math.max(1, bw * 0.3), plotH * v); });
           ctx.globalAlpha = 1;
         } else {
           ctx.beginPath();

@@ -13,7 +13,7 @@ export function InspectPanel() {
     <section className="panel" aria-labelledby="inspect-h">
       <h2 id="inspect-h">Inspect: quantization error per layer and tensor</h2>
       <LayerChart onPickLayer={(l) => setFilter(l === null ? '' : `layer ${l}`)} />
-      <div className="grid" style={{ marginTop: 12 }}>
+      <div className="grid inspect" style={{ marginTop: 12 }}>
         <TensorTable filter={filter} setFilter={setFilter} />
         <div>
           {selected ? <HistogramPanel name={selected} /> : <p className="muted">Click a tensor in the table to see its histograms.</p>}

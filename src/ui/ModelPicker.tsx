@@ -107,7 +107,7 @@ function FilesPicker() {
       data-testid="dropzone"
       onDragOver={(e) => { e.preventDefault(); setOver(true); }}
       onDragLeave={() => setOver(false)}
-      onDrop={(e) => { e.preventDefault(); setOver(false); void dropFiles(e.dataTransfer); }}
+      onDrop={(e) => { e.preventDefault(); e.stopPropagation(); setOver(false); void dropFiles(e.dataTransfer); }}
     >
       <div>Drop a model folder or its files here (config.json, *.safetensors, tokenizer files)</div>
       <div className="buttons">

@@ -1,5 +1,5 @@
 import { useApp } from '../state/store';
-import { estimateSeconds, formatBytes, formatCount, formatDuration, preRunWarnings } from '../state/derive';
+import { estimateSeconds, formatBytes, formatCount, formatDuration, gpuClass, preRunWarnings } from '../state/derive';
 import { ErrorBox } from './ErrorBox';
 
 /** Before running: what the model is (from its headers only) and what the run will cost. */
@@ -12,7 +12,8 @@ export function PreflightPanel() {
   const kind = useApp((s) => s.modelKind);
   const info = pf.info;
   const warnings = preRunWarnings(info, caps, destination);
-  const gpuLikely = !!caps?.worker?.adapter;
+  const gpu = gpuClass(caps);
+  const onGpu = backend !== 'cpu' && gpu !== 'none';
   return (
     <section className="panel" aria-labelledby="pre-h" aria-busy={pf.state === 'loading'}>
       <h2 id="pre-h">3 · Before running</h2>
@@ -30,7 +31,7 @@ export function PreflightPanel() {
             <div className="fact"><b>{info.tensorCount}</b><span>tensors ({formatCount(info.parameters)} params)</span></div>
             <div className="fact"><b>{info.quantizedCount}</b><span>to quantize</span></div>
             <div className="fact"><b>≈ {formatBytes(info.outputBytes)}</b><span>bundle size</span></div>
-            <div className="fact"><b>≈ {formatDuration(estimateSeconds(info, settings, backend, gpuLikely, kind))}</b><span>estimated time ({backend === 'cpu' || !gpuLikely ? 'CPU' : 'GPU'})</span></div>
+            <div className="fact"><b>≈ {formatDuration(estimateSeconds(info, settings, backend, gpu, kind))}</b><span>estimated time ({onGpu ? (gpu === 'software' ? 'software GPU' : 'GPU') : 'CPU'})</span></div>
           </div>
           {info.hadamard && !info.hadamard.startsWith('not possible') && <p className="muted">Residual rotation: {info.hadamard}</p>}
         </>

@@ -14,7 +14,8 @@ export function RunBar() {
     <section className="panel runbar" aria-label="Run">
       <button className="primary" onClick={() => void run()} disabled={running || !hasModel || !ready}>Run</button>
       <button className="secondary" onClick={() => void cancel()} disabled={!running}>Cancel</button>
-      <button className="secondary" onClick={() => void copyLink()}>{copied ? 'Link copied' : 'Copy link'}</button>
+      <button className="secondary" onClick={() => void copyLink()}>Copy link</button>
+      {copied && <span role="status" className="muted">{copied === 'copied' ? 'Copied.' : 'Could not copy — select the link below.'}</span>}
       <code title="This page's shareable link (no token in it)">{shareQuery()}</code>
     </section>
   );
