@@ -19,7 +19,7 @@ const outDir = path.join(root, 'public', 'demo');
 const fixtureDir = path.resolve(root, '..', 'shared', 'fixtures', 'tinystories-260k');
 
 /** Files of the fixture that make a model folder (its README describes the fixture, not a model). */
-const FIXTURE_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'LICENSE-model.txt', 'eval.txt'];
+const FIXTURE_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'LICENSE-model.txt', 'eval.txt', 'eval.tokens.json'];
 
 function listFolder(dir: string): { path: string; size: number }[] {
   return readdirSync(dir)
@@ -28,9 +28,15 @@ function listFolder(dir: string): { path: string; size: number }[] {
     .map((f) => ({ path: f, size: statSync(path.join(dir, f)).size }));
 }
 
-function entry(name: string, title: string, description: string, calibration?: string): DemoModel {
+function entry(name: string, title: string, description: string, calibration?: string, calibrationTokens?: string): DemoModel {
   const files = listFolder(path.join(outDir, name));
-  return { name, title, description, files, bytes: files.reduce((s, f) => s + f.size, 0), ...(calibration ? { calibration } : {}) };
+  // Only name evaluation files the folder really has (an older fixture may lack the ids).
+  const has = (f?: string): f is string => !!f && files.some((x) => x.path === f);
+  return {
+    name, title, description, files, bytes: files.reduce((s, f) => s + f.size, 0),
+    ...(has(calibration) ? { calibration } : {}),
+    ...(has(calibrationTokens) ? { calibrationTokens } : {}),
+  };
 }
 
 async function main(): Promise<void> {
@@ -75,6 +81,7 @@ async function main(): Promise<void> {
         'TinyStories 260K (real, trained)',
         "Karpathy's stories260K in Qwen2 layout: d=64, 5 layers, F32, 260K parameters. Writes simple English stories (MIT license).",
         'eval.txt',
+        'eval.tokens.json',
       ),
     );
   }

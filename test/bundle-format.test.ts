@@ -7,25 +7,14 @@ import { openSafetensorsModel } from '../src/core/safetensors/model';
 import { readTensorF32 } from '../src/core/safetensors/read-tensor';
 import { memoryModelSource } from '../src/core/safetensors/test-helpers';
 import { PROJECTIONS } from '../src/core/qwen2/plan';
-import { makeTinyQwen2, tinyWeights } from './helpers/tiny-qwen2';
-import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, readFolder, runInMemory } from './bundle-helpers';
-import { encodeF32, roundToF16 } from '../src/core/safetensors/dtype';
-import { planSafetensorsShards, SafetensorsStreamWriter } from '../src/core/safetensors/writer';
-import { memorySink } from '../src/core/safetensors/test-helpers';
+import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, readFolder, runInMemory, tinyModelFiles } from './bundle-helpers';
+import { roundToF16 } from '../src/core/safetensors/dtype';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-/** A generated model as in-memory HF files (F32, one file). */
-async function tinyFiles(): Promise<Record<string, Uint8Array>> {
-  const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 80, tie: true, seed: 7, outliers: true });
-  const specs = [...m.tensors.keys()].sort().map((name) => ({ name, dtype: 'F32' as const, shape: m.tensors.get(name)!.shape }));
-  const sink = memorySink();
-  const w = new SafetensorsStreamWriter(sink, planSafetensorsShards(specs, { maxShardBytes: 1e9 }));
-  const weights = tinyWeights(m);
-  for (const s of specs) await w.writeTensor(s.name, encodeF32(weights.get(s.name)!));
-  await w.finish();
-  return { ...sink.files, 'config.json': new TextEncoder().encode(JSON.stringify(m.config)) };
-}
+/** A generated model with outliers as in-memory HF files (F32, one file, tied). */
+const tinyFiles = (): Promise<Record<string, Uint8Array>> =>
+  tinyModelFiles({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 80, tie: true, seed: 7, outliers: true });
 
 async function checkBundle(files: Record<string, Uint8Array>, bits: 4 | 8, layers: number, quantizeEmbeddings: boolean) {
   const model = await openSafetensorsModel(memoryModelSource(files));

@@ -1,6 +1,6 @@
 /** Test helpers shared by the pipeline/bundle tests: fixture access, running the pipeline in memory, loading weights. */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import type { Backend } from '../src/backends/types';
 import { runPipeline, type PipelineResult } from '../src/core/pipeline/run';
@@ -9,10 +9,10 @@ import { openSafetensorsModel } from '../src/core/safetensors/model';
 import { readTensorF32 } from '../src/core/safetensors/read-tensor';
 import { memoryModelSource, memorySink } from '../src/core/safetensors/test-helpers';
 import type { WeightSource } from '../src/eval/forward-cpu';
+import { makeTinyQwen2, tinyQwen2Files, type TinyQwen2Options } from '../src/demo/tiny-qwen2';
+import type { Dtype } from '../src/core/safetensors/types';
 
-export const FIXTURE_DIR = resolve(__dirname, '../../shared/fixtures/tinystories-260k');
-export const HAVE_FIXTURE = existsSync(join(FIXTURE_DIR, 'model.safetensors'));
-export const FIXTURE_SKIP_REASON = `fixture not found at ${FIXTURE_DIR} (../shared is only present in this workplace)`;
+export { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAS_FIXTURE as HAVE_FIXTURE } from './helpers/fixture';
 
 /** Every regular file of a folder, as bytes (small test models only). */
 export function readFolder(dir: string): Record<string, Uint8Array> {
@@ -65,4 +65,10 @@ export function relRms(a: Float32Array, b: Float32Array): number {
   let r = 0;
   for (let i = 0; i < a.length; i++) { d += (a[i] - b[i]) ** 2; r += a[i] ** 2; }
   return Math.sqrt(d / r);
+}
+
+/** A generated random Qwen2 as in-memory HF files (one safetensors file unless `shards`). */
+export async function tinyModelFiles(opts: TinyQwen2Options, dtype: Dtype = 'F32', shards = 1): Promise<Record<string, Uint8Array>> {
+  const files = await tinyQwen2Files(makeTinyQwen2(opts), { dtype, shards });
+  return Object.fromEntries(files.map((f) => [f.path, f.bytes]));
 }

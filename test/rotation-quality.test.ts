@@ -7,22 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
 import { dimsFromConfig } from '../src/eval/qwen2-config';
 import { evaluate } from '../src/eval/perplexity';
-import { encodeF32 } from '../src/core/safetensors/dtype';
-import { planSafetensorsShards, SafetensorsStreamWriter } from '../src/core/safetensors/writer';
-import { memorySink } from '../src/core/safetensors/test-helpers';
 import { makeTinyQwen2, tinyWeights } from './helpers/tiny-qwen2';
-import { loadWeights, runInMemory, weightSource } from './bundle-helpers';
+import { loadWeights, runInMemory, tinyModelFiles, weightSource } from './bundle-helpers';
 
 async function outlierModel(seed: number) {
-  const m = makeTinyQwen2({ hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed, outliers: true });
-  const specs = [...m.tensors.keys()].sort().map((name) => ({ name, dtype: 'F32' as const, shape: m.tensors.get(name)!.shape }));
-  const sink = memorySink();
-  const w = new SafetensorsStreamWriter(sink, planSafetensorsShards(specs, { maxShardBytes: 1e9 }));
-  const weights = tinyWeights(m);
-  for (const s of specs) await w.writeTensor(s.name, encodeF32(weights.get(s.name)!));
-  await w.finish();
-  const files = { ...sink.files, 'config.json': new TextEncoder().encode(JSON.stringify(m.config)) };
-  return { files, model: createQwen2Cpu(dimsFromConfig(m.config), weightSource(weights)), vocab: 256 };
+  const opts = { hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed, outliers: true };
+  const m = makeTinyQwen2(opts);
+  return { files: await tinyModelFiles(opts), model: createQwen2Cpu(dimsFromConfig(m.config), weightSource(tinyWeights(m))), vocab: 256 };
 }
 
 const sha = (files: Record<string, Uint8Array>): string => {

@@ -15,6 +15,8 @@ export interface DemoModel {
   bytes: number;
   /** A calibration text file in the folder, for the quality check. */
   calibration?: string;
+  /** The same text pre-tokenized as the model was trained on it (JSON with an "ids" array). */
+  calibrationTokens?: string;
 }
 
 export interface DemoIndex {

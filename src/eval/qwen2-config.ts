@@ -3,18 +3,9 @@
  * validating parser lives in src/core/qwen2; this one only fills defaults so that the eval
  * path can also run on hand-built configs in tests.
  */
-export interface Qwen2Dims {
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
-  rmsNormEps: number;
-  ropeTheta: number;
-  tieWordEmbeddings: boolean;
-}
+import type { Qwen2Dims } from '../core/qwen2/config';
+
+export type { Qwen2Dims };
 
 function num(v: unknown, what: string, fallback?: number): number {
   if (typeof v === 'number' && Number.isFinite(v)) return v;

@@ -9,6 +9,7 @@ import { filesFromDataTransfer } from '../sources/files/data-transfer';
 import { filesFromFileList, stripCommonFolder, type PathedFile } from '../sources/files/files-source';
 import type { BackendChoice, RunRequest, SourceSpec } from '../worker/protocol';
 import { bundleName } from './derive';
+import { qualityOnNewRun } from './quality';
 import { session, pipeline } from './session';
 import { getApp, initialState, setApp, type Destination, type ModelKind, type PageCapabilities } from './store';
 
@@ -276,6 +277,7 @@ export async function run(): Promise<void> {
   }
   cancelled = false;
   session.zip = null;
+  qualityOnNewRun(spec.kind === 'demo' ? spec.model.name : '');
   setApp({
     status: 'running', progress: null, reports: [], result: null, error: null, notices: [], backendInfo: null,
     selected: null, comparison: { state: 'idle' }, saveState: { state: 'idle', message: '' },
@@ -305,7 +307,7 @@ export async function run(): Promise<void> {
     return;
   }
   const r = out.result;
-  if (r.zipBlocks) session.zip = new Blob(r.zipBlocks, { type: 'application/zip' });
+  if (r.zipBlob) session.zip = r.zipBlob;
   const target = r.revision && t.target.model === s.repo.trim() ? { ...t.target, revision: r.revision } : t.target;
   setApp({
     status: 'done',

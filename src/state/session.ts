@@ -13,7 +13,11 @@ export const session: {
   files: PathedFile[];
   zip: Blob | null;
   folder: FileSystemDirectoryHandle | null;
-} = { token: '', files: [], zip: null, folder: null };
+  /** "Check quality": a dropped evaluation text, and a dropped bundle + original pair. */
+  qualityText: File | null;
+  qualityOriginal: PathedFile[];
+  qualityBundle: PathedFile[];
+} = { token: '', files: [], zip: null, folder: null, qualityText: null, qualityOriginal: [], qualityBundle: [] };
 
 export function pipeline(): PipelineClient {
   client ??= createPipelineClient();

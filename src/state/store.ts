@@ -6,7 +6,8 @@ import { create } from 'zustand';
 import type { TensorReport } from '../core/pipeline/report';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../core/settings';
 import type { DemoModel } from '../demo/catalog';
-import type { BackendChoice, BackendInfo, BlockComparison, Preflight, RunProgress, WorkerCapabilities, WorkerError } from '../worker/protocol';
+import type { QualityProgress } from '../eval/check';
+import type { BackendChoice, BackendInfo, BlockComparison, Preflight, QualityDevice, QualityReport, RunProgress, WorkerCapabilities, WorkerError } from '../worker/protocol';
 
 export type ModelKind = 'demo' | 'hub' | 'files';
 export type RunStatus = 'idle' | 'running' | 'done' | 'error';
@@ -37,6 +38,56 @@ export interface ResultState {
   cliCommand: string;
   link: string;
 }
+
+export type QualityTextKind = 'demo' | 'wikitext2' | 'file';
+
+/** "Check quality" (SPEC §7): its choices, the dropped inputs (described; Files are in session), the outcome. */
+export interface QualityState {
+  /** This run's bundle, or a bundle + original dropped on the panel. */
+  target: 'run' | 'files';
+  textKind: QualityTextKind;
+  /** The demo model whose evaluation text the last run's check can use ('' when the run was not such a demo). */
+  runDemo: string;
+  textFile: { name: string; bytes: number } | null;
+  original: { label: string; count: number; bytes: number } | null;
+  bundle: { label: string; count: number; bytes: number } | null;
+  seqlen: number;
+  /** First N windows; 0 = all. */
+  windows: number;
+  prompt: string;
+  genTokens: number;
+  device: QualityDevice;
+  status: 'idle' | 'running' | 'done' | 'error';
+  progress: QualityProgress | null;
+  report: QualityReport | null;
+  error: WorkerError | null;
+  /** Where the figures went: into this run's bundle, or a returned card for a dropped bundle. */
+  cardUpdated: 'bundle' | 'returned' | null;
+  /** The updated README.md (a dropped bundle's, offered for download) / manifest.sha256 (when the bundle has one). */
+  cardReadme: string | null;
+  cardManifest: string | null;
+}
+
+export const initialQuality: QualityState = {
+  target: 'run',
+  textKind: 'wikitext2',
+  runDemo: '',
+  textFile: null,
+  original: null,
+  bundle: null,
+  seqlen: 256,
+  windows: 8,
+  prompt: 'Once upon a time',
+  genTokens: 20,
+  device: 'auto',
+  status: 'idle',
+  progress: null,
+  report: null,
+  error: null,
+  cardUpdated: null,
+  cardReadme: null,
+  cardManifest: null,
+};
 
 export interface AppState {
   /** The link has been applied (model, settings); until then nothing can be run. */
@@ -77,6 +128,7 @@ export interface AppState {
   comparison: { state: 'idle' | 'loading' | 'ok' | 'error'; tensor?: string; data?: BlockComparison; error?: string };
   /** Feedback of the last 'Copy link'. */
   linkCopied: 'copied' | 'failed' | null;
+  quality: QualityState;
 }
 
 export const initialState: AppState = {
@@ -106,6 +158,7 @@ export const initialState: AppState = {
   selected: null,
   comparison: { state: 'idle' },
   linkCopied: null,
+  quality: { ...initialQuality },
 };
 
 export const useApp = create<AppState>()(() => ({ ...initialState }));

@@ -41,7 +41,8 @@ export function App() {
         </div>
       </div>
       {hasReports && <InspectPanel />}
-      {status === 'done' && <QualityPanel />}
+      {/* Always there: besides this run's bundle it can check a dropped bundle against its original. */}
+      <QualityPanel />
     </main>
   );
 }

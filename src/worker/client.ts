@@ -3,7 +3,7 @@
  * run does not stop in time (a long CPU kernel holds the worker), the worker is replaced.
  */
 import * as Comlink from 'comlink';
-import type { PipelineWorkerApi, RunCallbacks, RunRequest } from './protocol';
+import type { PipelineWorkerApi, QualityCallbacks, QualityRequest, RunCallbacks, RunRequest } from './protocol';
 
 export type { PipelineWorkerApi } from './protocol';
 
@@ -14,6 +14,16 @@ export interface PipelineClient {
   run(req: RunRequest, cb: RunCallbacks): ReturnType<PipelineWorkerApi['run']>;
   /** Ask the run to stop; resolves once the worker has answered (or was replaced). */
   cancel(): Promise<void>;
+  /**
+   * The quality check of the last run's bundle (the worker holds it), or of a dropped pair.
+   * Cancelled through its signal only: replacing the worker would lose the bundle it holds.
+   */
+  checkQuality(req: QualityRequest, cb: QualityCallbacks): ReturnType<PipelineWorkerApi['checkQuality']>;
+  checkQualityFiles(...args: Parameters<PipelineWorkerApi['checkQualityFiles']>): ReturnType<PipelineWorkerApi['checkQualityFiles']>;
+}
+
+function failed(e: unknown) {
+  return { ok: false as const, error: { name: 'Error', message: `the worker failed: ${(e as Error)?.message ?? String(e)}` } };
 }
 
 function spawn(): { worker: Worker; remote: Comlink.Remote<PipelineWorkerApi> } {
@@ -36,6 +46,12 @@ export function createPipelineClient(): PipelineClient {
           (e: unknown) => { if (running === mine) running = null; resolve({ ok: false, error: { name: 'Error', message: `the worker failed: ${(e as Error)?.message ?? String(e)}` } }); },
         );
       });
+    },
+    checkQuality(req, cb) {
+      return w.remote.checkQuality(req, Comlink.proxy(cb)).catch(failed);
+    },
+    checkQualityFiles(original, bundle, req, cb) {
+      return w.remote.checkQualityFiles(original, bundle, req, Comlink.proxy(cb)).catch(failed);
     },
     async cancel() {
       const r = running;

@@ -25,6 +25,7 @@ import type {
 } from './protocol';
 import { openSource, type OpenedSource } from './sources';
 import { Spool } from './spool';
+import { cancelQuality, checkDroppedPair, checkLastRun, forgetRun, rememberRun } from './quality';
 
 /** Progress messages at most this often (phase changes always go through). */
 const PROGRESS_INTERVAL_MS = 100;
@@ -190,6 +191,8 @@ async function inspect(spec: SourceSpec, settings: QuantSettings): Promise<{ pre
 
 async function run(req: RunRequest, cb: RunCallbacks): Promise<{ result: RunResult }> {
   current?.abort();
+  // A new run replaces the bundle a quality check would read.
+  forgetRun();
   const controller = new AbortController();
   current = controller;
   const signal = controller.signal;
@@ -237,8 +240,12 @@ async function run(req: RunRequest, cb: RunCallbacks): Promise<{ result: RunResu
       revision: opened.hub?.revision,
     };
     const sink = req.sink;
-    if (sink.kind === 'zip') out.zipBlocks = spool.take();
+    if (sink.kind === 'zip') out.zipBlob = new Blob(spool.take(), { type: 'application/zip' });
     else out.savedTo = sink.kind === 'opfs' ? `browser storage (OPFS) / ${sink.name}` : `${sink.handle.name}/${sink.name}`;
+    // Kept for "Check quality": the original pinned to the revision that was read, and the bundle.
+    const source: SourceSpec = req.source.kind === 'hub' && opened.hub ? { ...req.source, revision: opened.hub.revision } : req.source;
+    const name = sink.kind === 'zip' ? req.target.model.split('/').pop() ?? 'bundle' : sink.name;
+    rememberRun(source, sink.kind === 'zip' ? { kind: 'zip', blob: out.zipBlob!, name } : sink);
     return { result: out };
   } finally {
     if (current === controller) current = null;
@@ -304,13 +311,18 @@ async function compare(spec: SourceSpec, settings: QuantSettings, backendKind: B
 const api: PipelineWorkerApi = {
   capabilities,
   inspect: (source, settings) => guarded(() => inspect(source, settings)),
-  run: (req, cb) => guarded(() => run(req, cb), (v) => v.result.zipBlocks ?? []),
+  run: (req, cb) => guarded(() => run(req, cb)),
   async cancel() {
     current?.abort();
   },
   compare: (source, settings, backend, tensor) => guarded(() => compare(source, settings, backend, tensor)),
   zipFolder: (where, name) => guarded(() => zipFolder(where, name), (v) => v.zipBlocks),
   saveZip: (zip, sink) => guarded(() => saveZip(zip, sink)),
+  checkQuality: (req, cb) => guarded(() => checkLastRun(req, cb)),
+  checkQualityFiles: (original, bundle, req, cb) => guarded(() => checkDroppedPair(original, bundle, req, cb)),
+  async cancelQuality() {
+    cancelQuality();
+  },
 };
 
 Comlink.expose(api);

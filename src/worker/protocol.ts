@@ -9,6 +9,7 @@ import type { RunTarget } from '../core/link';
 import type { HubProgress } from '../sources/hub/progress';
 import type { PathedFile } from '../sources/files/files-source';
 import type { DemoModel } from '../demo/catalog';
+import type { QualityCheckResult, QualityProgress } from '../eval/check';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 
@@ -93,8 +94,11 @@ export interface RunResult {
   backend: string;
   /** Resolved revision (Hub). */
   revision?: string;
-  /** Zip destination: the archive in owned blocks (transferred, not copied). */
-  zipBlocks?: ArrayBuffer[];
+  /**
+   * Zip destination: the archive. A Blob, so the page and the worker (which keeps it for the
+   * quality check) share one copy instead of each holding the bytes.
+   */
+  zipBlob?: Blob;
   /** Folder/OPFS destination: where it went. */
   savedTo?: string;
 }
@@ -122,6 +126,54 @@ export interface RunCallbacks {
   onNotice(message: string): void;
 }
 
+/** Where the quality check's evaluation text comes from (SPEC §7). */
+export type QualityTextSpec =
+  /** The demo model's own evaluation text (its pre-tokenized ids when the folder has them). */
+  | { kind: 'demo'; baseUrl: string; model: DemoModel }
+  /** WikiText-2 raw test from the Hub dataset Salesforce/wikitext. */
+  | { kind: 'wikitext2'; hubUrl?: string; /** Memory only. */ token?: string }
+  /** A text file the person dropped or picked. */
+  | { kind: 'file'; file: Blob; name: string };
+
+export type QualityDevice = 'auto' | 'webgpu' | 'cpu';
+
+export interface QualityRequest {
+  text: QualityTextSpec;
+  seqlen: number;
+  /** First N windows; undefined = all. */
+  windows?: number;
+  prompt?: string;
+  genTokens: number;
+  device: QualityDevice;
+}
+
+export interface QualityReport extends QualityCheckResult {
+  /** The figures as the model card shows them (qualityFigures). */
+  figures: Record<string, number | string>;
+  /** Percent change of perplexity, quantized vs original. */
+  pplChangePct: number;
+  /** Leading greedy tokens that agree. */
+  genAgree?: number;
+}
+
+export interface QualityOutput {
+  report: QualityReport;
+  /** README.md with the "Quality check" section. */
+  readme: string;
+  /** manifest.sha256 with README.md's new line, when the bundle has one. */
+  manifest?: string;
+  /** Written back into the bundle (this run's) or only returned (a dropped bundle). */
+  cardUpdated: 'bundle' | 'returned';
+  /** This run's bundle files after the update (README/manifest sizes changed). */
+  files?: { path: string; size: number }[];
+  /** Zip destination: the archive with the updated card. */
+  zipBlob?: Blob;
+}
+
+export interface QualityCallbacks {
+  onProgress(p: QualityProgress): void;
+}
+
 /** The worker's comlink API. */
 export interface PipelineWorkerApi {
   capabilities(): Promise<WorkerCapabilities>;
@@ -131,6 +183,16 @@ export interface PipelineWorkerApi {
   compare(source: SourceSpec, settings: QuantSettings, backend: BackendChoice, tensor: string): Promise<Outcome<{ comparison: BlockComparison }>>;
   /** Zip a finished folder bundle (OPFS or a picked folder) for download. */
   zipFolder(where: { kind: 'opfs' } | { kind: 'folder'; handle: FileSystemDirectoryHandle }, name: string): Promise<Outcome<{ zipBlocks: ArrayBuffer[] }>>;
+  /** Quality check of the last run's bundle against the model it came from; updates the bundle's card. */
+  checkQuality(req: QualityRequest, callbacks: QualityCallbacks): Promise<Outcome<QualityOutput>>;
+  /** Quality check of a dropped bundle against a dropped original; returns the updated card. */
+  checkQualityFiles(
+    original: { files: PathedFile[]; label: string },
+    bundle: { files: PathedFile[]; label: string },
+    req: QualityRequest,
+    callbacks: QualityCallbacks,
+  ): Promise<Outcome<QualityOutput>>;
+  cancelQuality(): Promise<void>;
   /** Write a downloaded-zip bundle into a folder sink (OPFS or a picked folder). */
   saveZip(zip: Blob, sink: Exclude<SinkSpec, { kind: 'zip' }>): Promise<Outcome<{ savedTo: string }>>;
 }

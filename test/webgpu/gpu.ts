@@ -26,17 +26,9 @@ export async function gpuBackend(env: GpuEnv, opts: Omit<WebGpuBackendOptions, '
   return createWebGpuBackend({ ...opts, adapter: r.adapter });
 }
 
-/** Deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG, uniform in [0, 1): the generator's mulberry32. */
+export { mulberry32 as rng } from '../../src/demo/tiny-qwen2';
+import { mulberry32 as rng } from '../../src/demo/tiny-qwen2';
 
 /** Roughly normal values (sum of uniforms), with a few outliers. */
 export function randomMatrix(rows: number, cols: number, seed: number, scale = 0.05): Float32Array {

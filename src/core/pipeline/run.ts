@@ -161,11 +161,31 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       }
     }
 
-    const readSource = async (name: string): Promise<{ bytes: Uint8Array; dtype: 'F32' | 'F16' | 'BF16' }> => {
-      const t = model.tensors.get(name)!;
-      const bytes = await readTensorBytes(model.files.get(t.file)!.source, t.info, signal);
-      bytesRead += bytes.length;
-      return { bytes, dtype: t.info.dtype };
+    type SourceBytes = { bytes: Uint8Array; dtype: 'F32' | 'F16' | 'BF16' };
+    // Reads started ahead of time: the next tensor's bytes arrive while this one is computed.
+    const reading = new Map<string, Promise<SourceBytes>>();
+    const startRead = (name: string): Promise<SourceBytes> => {
+      let p = reading.get(name);
+      if (!p) {
+        const t = model.tensors.get(name)!;
+        p = readTensorBytes(model.files.get(t.file)!.source, t.info, signal).then((bytes) => {
+          bytesRead += bytes.length;
+          return { bytes, dtype: t.info.dtype };
+        });
+        p.catch(() => undefined); // surfaced when awaited; a cancelled read-ahead is not an unhandled rejection
+        reading.set(name, p);
+      }
+      return p;
+    };
+    const readSource = (name: string): Promise<SourceBytes> => {
+      const p = startRead(name);
+      reading.delete(name);
+      return p;
+    };
+    const readAhead = (it: PlanItem | undefined): void => {
+      if (!it || (it.kind === 'lm_head' && it.source !== 'lm_head.weight')) return;
+      startRead(it.source);
+      if (it.biasSource) startRead(it.biasSource);
     };
 
     if (source.prefetch) {
@@ -232,6 +252,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         embeddingCopy = null;
       } else {
         const { bytes, dtype } = await readSource(item.source);
+        readAhead(plan.items[tensorIndex + 1]);
         w0 = await backend.upload(bytes, dtype, item.rows, item.cols);
       }
       const next = plan.items[tensorIndex + 1];

@@ -1,7 +1,7 @@
 import { InputError } from '../errors';
 
-/** The dimensions of a Qwen2ForCausalLM checkpoint, validated against each other. */
-export interface Qwen2Config {
+/** The dimensions of a Qwen2ForCausalLM checkpoint (what the forward pass needs). */
+export interface Qwen2Dims {
   hidden: number;
   intermediate: number;
   layers: number;
@@ -12,7 +12,10 @@ export interface Qwen2Config {
   rmsNormEps: number;
   ropeTheta: number;
   tieWordEmbeddings: boolean;
-  /** The parsed config.json, passed through (with edits) into the bundle. */
+}
+
+/** Validated dimensions plus the parsed config.json, passed through (with edits) into the bundle. */
+export interface Qwen2Config extends Qwen2Dims {
   raw: Record<string, unknown>;
 }
 
@@ -75,7 +78,10 @@ export function parseQwen2Config(text: string): Qwen2Config {
     headDim,
     vocab: int('vocab_size'),
     rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
+    // transformers 5 moved rope_theta into rope_parameters.
+    ropeTheta: cfg.rope_theta === undefined && typeof cfg.rope_parameters === 'object' && cfg.rope_parameters !== null
+      ? Number((cfg.rope_parameters as Record<string, unknown>).rope_theta ?? 10000)
+      : num('rope_theta', 10000),
     tieWordEmbeddings: cfg.tie_word_embeddings === true,
     raw: cfg,
   };

@@ -1,0 +1,289 @@
+/**
+ * The worker's side of "Check quality": remembers the last run's original model and where its
+ * bundle is (a zip Blob, OPFS or a picked folder), prepares the evaluation text, runs
+ * runQualityCheck (src/eval/check.ts) and writes the figures into the bundle's model card,
+ * keeping manifest.sha256 in step.
+ */
+import { CancelledError, InputError } from '../core/errors';
+import type { ModelSource } from '../core/safetensors/types';
+import { createStaticSource } from '../demo/static-source';
+import { calibrationText, checkIds, checkSeqlen, describeCalibration } from '../eval/calibration';
+import { updateCardQuality, updateManifestLine } from '../eval/card-update';
+import { qualityFigures, runQualityCheck, type EvalDevice, type QualityProgress } from '../eval/check';
+import { requestBrowserGpuDevice, type EvalGpu } from '../eval/gpu-device';
+import { openEvalModel } from '../eval/load-model';
+import { MANIFEST_FILE } from '../sinks/common';
+import { COMPLETE_MARKER } from '../sinks/handle-sink';
+import { sha256Hex } from '../sinks/sha256';
+import { createFilesSource, type PathedFile } from '../sources/files/files-source';
+import type { QualityCallbacks, QualityOutput, QualityReport, QualityRequest, QualityTextSpec, SourceSpec } from './protocol';
+import { openSource } from './sources';
+import { readZipEntries, rewriteZip, zipModelSource } from './zip-source';
+
+/** Models below this many f32 weight bytes run on the CPU under 'auto' (SPEC §7: "CPU for tiny models"). */
+const TINY_MODEL_F32_BYTES = 64 * 1024 * 1024;
+const PROGRESS_INTERVAL_MS = 100;
+
+export type HeldBundle =
+  | { kind: 'zip'; blob: Blob; name: string }
+  | { kind: 'opfs'; name: string }
+  | { kind: 'folder'; handle: FileSystemDirectoryHandle; name: string };
+
+/** What the last finished run left: how to reopen its input, and where its output is. */
+let lastRun: { source: SourceSpec; bundle: HeldBundle } | null = null;
+let current: AbortController | null = null;
+
+export function rememberRun(source: SourceSpec, bundle: HeldBundle): void {
+  lastRun = { source, bundle };
+}
+
+export function forgetRun(): void {
+  lastRun = null;
+  current?.abort();
+}
+
+export function cancelQuality(): void {
+  current?.abort();
+}
+
+// ---- the evaluation text -----------------------------------------------------------------
+
+/** WikiText-2 is ~1.3 MB of parquet; fetched once per hub per worker. */
+const wikiCache = new Map<string, Promise<string>>();
+
+async function prepareText(spec: QualityTextSpec, signal: AbortSignal): Promise<{ text?: string; tokens?: number[]; label: string }> {
+  if (spec.kind === 'demo') {
+    const src = createStaticSource(spec.baseUrl, spec.model);
+    const read = async (path: string) => {
+      const f = await src.open(path);
+      return new TextDecoder().decode(await f.read(0, f.size, signal));
+    };
+    // The ids are the text as the model was trained on it (BOS before each story); the raw
+    // text tokenized in one piece would score the story separators as if they were prose.
+    if (spec.model.calibrationTokens) {
+      const parsed = JSON.parse(await read(spec.model.calibrationTokens)) as { ids?: unknown };
+      return { tokens: checkIds(parsed.ids, `${spec.model.calibrationTokens} "ids"`), label: `${spec.model.name} evaluation stories (${spec.model.calibrationTokens})` };
+    }
+    if (!spec.model.calibration) throw new InputError(`the demo model ${spec.model.name} has no evaluation text`);
+    return { text: await read(spec.model.calibration), label: `${spec.model.name} ${spec.model.calibration}` };
+  }
+  if (spec.kind === 'file') {
+    return { text: await calibrationText({ kind: 'file', file: spec.file }), label: spec.name };
+  }
+  const key = spec.hubUrl ?? '';
+  let p = wikiCache.get(key);
+  if (!p) {
+    // Not tied to this check's signal: a cancelled check should not poison the cache for the next.
+    p = calibrationText({ kind: 'wikitext2', hubUrl: spec.hubUrl || undefined, accessToken: spec.token || undefined });
+    wikiCache.set(key, p);
+    p.catch(() => wikiCache.delete(key));
+  }
+  const text = await Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(new CancelledError());
+      signal.addEventListener('abort', () => reject(new CancelledError()), { once: true });
+    }),
+  ]);
+  return { text, label: describeCalibration({ kind: 'wikitext2' }) };
+}
+
+// ---- running the check -------------------------------------------------------------------
+
+async function check(original: ModelSource, bundle: ModelSource, req: QualityRequest, cb: QualityCallbacks, signal: AbortSignal): Promise<QualityReport> {
+  let last = 0;
+  let lastStage = '';
+  const progress = (p: QualityProgress) => {
+    const now = performance.now();
+    if (p.stage === lastStage && p.done !== p.total && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    lastStage = p.stage;
+    void cb.onProgress(p);
+  };
+  progress({ stage: 'text', done: 0, total: 1 });
+  const text = await prepareText(req.text, signal);
+  progress({ stage: 'text', done: 1, total: 1 });
+
+  // Headers and config only: the context length bounds the window, the size picks the device.
+  const info = await openEvalModel(original, signal);
+  const maxPos = info.config.max_position_embeddings;
+  checkSeqlen(req.seqlen, typeof maxPos === 'number' ? maxPos : undefined);
+
+  let device: EvalDevice = req.device === 'cpu' ? 'cpu' : 'webgpu';
+  let notice: string | undefined;
+  if (req.device === 'auto' && info.f32Bytes < TINY_MODEL_F32_BYTES) {
+    device = 'cpu';
+    notice = 'A model this small runs faster on the CPU than through WebGPU; ran on the CPU (choose device "WebGPU" to force it).';
+  }
+  let gpu: EvalGpu | undefined;
+  if (device === 'webgpu') {
+    try {
+      gpu = await requestBrowserGpuDevice();
+      if (!gpu) notice = 'WebGPU is not available in this browser’s workers (no adapter); ran on the CPU.';
+    } catch (e) {
+      notice = `WebGPU unavailable (${(e as Error).message}); ran on the CPU.`;
+    }
+    if (!gpu) device = 'cpu';
+  }
+  try {
+    const r = await runQualityCheck({
+      original,
+      bundle,
+      text: text.text,
+      tokens: text.tokens,
+      textLabel: text.label,
+      seqlen: req.seqlen,
+      windows: req.windows,
+      prompt: req.prompt || undefined,
+      genTokens: req.prompt ? req.genTokens : undefined,
+      device,
+      gpu,
+      signal,
+      onProgress: progress,
+    });
+    let agree: number | undefined;
+    if (r.generation) {
+      const { originalIds: a, quantizedIds: b } = r.generation;
+      agree = 0;
+      while (agree < a.length && agree < b.length && a[agree] === b[agree]) agree++;
+    }
+    return {
+      ...r,
+      notice: r.notice ?? notice,
+      figures: qualityFigures(r),
+      pplChangePct: (r.pplQuantized / r.pplOriginal - 1) * 100,
+      ...(agree !== undefined ? { genAgree: agree } : {}),
+    };
+  } finally {
+    gpu?.device.destroy();
+  }
+}
+
+async function withController<T>(f: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  try {
+    const v = await f(controller.signal);
+    if (controller.signal.aborted) throw new CancelledError();
+    return v;
+  } catch (e) {
+    if (controller.signal.aborted) throw new CancelledError();
+    throw e;
+  } finally {
+    if (current === controller) current = null;
+  }
+}
+
+// ---- the held bundle ---------------------------------------------------------------------
+
+async function bundleDir(b: Exclude<HeldBundle, { kind: 'zip' }>): Promise<FileSystemDirectoryHandle> {
+  const root = b.kind === 'opfs' ? await navigator.storage.getDirectory() : b.handle;
+  try {
+    return await root.getDirectoryHandle(b.name);
+  } catch {
+    throw new InputError(`the bundle ${b.name} is no longer in ${b.kind === 'opfs' ? 'browser storage' : `the folder ${b.handle.name}`}; run again`);
+  }
+}
+
+async function dirFiles(dir: FileSystemDirectoryHandle, prefix = ''): Promise<PathedFile[]> {
+  const out: PathedFile[] = [];
+  for await (const [n, h] of (dir as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
+    const path = prefix ? `${prefix}/${n}` : n;
+    if (path === COMPLETE_MARKER) continue; // the folder protocol's marker, not part of the bundle
+    if (h.kind === 'directory') out.push(...(await dirFiles(h as FileSystemDirectoryHandle, path)));
+    else out.push({ path, file: await (h as FileSystemFileHandle).getFile() });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+async function readAll(src: ModelSource, path: string): Promise<Uint8Array | undefined> {
+  if (!(await src.listFiles()).includes(path)) return undefined;
+  const f = await src.open(path);
+  return f.read(0, f.size);
+}
+
+async function writeFile(dir: FileSystemDirectoryHandle, path: string, bytes: Uint8Array): Promise<void> {
+  const fh = await dir.getFileHandle(path, { create: true });
+  const w = (fh as FileSystemFileHandle & { createWritable?: () => Promise<FileSystemWritableFileStream> }).createWritable;
+  if (w) {
+    const s = await w.call(fh);
+    await s.write(bytes as Uint8Array<ArrayBuffer>);
+    await s.close();
+    return;
+  }
+  // Safari's OPFS has no createWritable; workers have sync access handles instead.
+  const h = await (fh as unknown as { createSyncAccessHandle(): Promise<{ truncate(n: number): void; write(b: Uint8Array, o: { at: number }): number; flush(): void; close(): void }> }).createSyncAccessHandle();
+  try {
+    h.truncate(0);
+    h.write(bytes, { at: 0 });
+    h.flush();
+  } finally {
+    h.close();
+  }
+}
+
+/** README text with the figures, and the manifest updated to match (when there is one). */
+function updatedCard(readme: Uint8Array | undefined, manifest: Uint8Array | undefined, figures: Record<string, number | string>) {
+  const dec = new TextDecoder();
+  const text = updateCardQuality(readme ? dec.decode(readme) : '', figures);
+  const bytes = new TextEncoder().encode(text);
+  const man = manifest ? updateManifestLine(dec.decode(manifest), 'README.md', sha256Hex(bytes)) : undefined;
+  return { text, bytes, manifest: man, manifestBytes: man === undefined ? undefined : new TextEncoder().encode(man) };
+}
+
+export async function checkLastRun(req: QualityRequest, cb: QualityCallbacks): Promise<QualityOutput> {
+  const held = lastRun;
+  if (!held) throw new InputError('there is no finished run in this session to check; run the model first');
+  return withController(async (signal) => {
+    const opened = await openSource(held.source, { signal });
+    try {
+      const b = held.bundle;
+      let bundle: ModelSource;
+      let zip: { entries: Awaited<ReturnType<typeof readZipEntries>> } | undefined;
+      let dir: FileSystemDirectoryHandle | undefined;
+      if (b.kind === 'zip') {
+        zip = { entries: await readZipEntries(b.blob, `${b.name}.zip`) };
+        bundle = zipModelSource(b.blob, zip.entries, b.name);
+      } else {
+        dir = await bundleDir(b);
+        bundle = createFilesSource(await dirFiles(dir), b.name);
+      }
+      const report = await check(opened.source, bundle, req, cb, signal);
+      const card = updatedCard(await readAll(bundle, 'README.md'), await readAll(bundle, MANIFEST_FILE), report.figures);
+      if (signal.aborted) throw new CancelledError();
+      const out: QualityOutput = { report, readme: card.text, manifest: card.manifest, cardUpdated: 'bundle' };
+      if (b.kind === 'zip') {
+        const replace = new Map([['README.md', card.bytes]]);
+        if (card.manifestBytes) replace.set(MANIFEST_FILE, card.manifestBytes);
+        const blob = await rewriteZip(b.blob, zip!.entries, replace);
+        held.bundle = { ...b, blob };
+        out.zipBlob = blob;
+        out.files = zip!.entries.map((e) => ({ path: e.path, size: replace.get(e.path)?.length ?? e.size }));
+      } else {
+        await writeFile(dir!, 'README.md', card.bytes);
+        if (card.manifestBytes) await writeFile(dir!, MANIFEST_FILE, card.manifestBytes);
+        out.files = (await dirFiles(dir!)).map((f) => ({ path: f.path, size: f.file.size }));
+      }
+      return out;
+    } finally {
+      opened.close();
+    }
+  });
+}
+
+export async function checkDroppedPair(
+  original: { files: PathedFile[]; label: string },
+  bundleFiles: { files: PathedFile[]; label: string },
+  req: QualityRequest,
+  cb: QualityCallbacks,
+): Promise<QualityOutput> {
+  return withController(async (signal) => {
+    const opened = await openSource({ kind: 'files', files: original.files, label: original.label }, { signal });
+    const bundle = createFilesSource(bundleFiles.files, bundleFiles.label);
+    const report = await check(opened.source, bundle, req, cb, signal);
+    // Dropped files cannot be written back: the page offers the updated card for download.
+    const card = updatedCard(await readAll(bundle, 'README.md'), await readAll(bundle, MANIFEST_FILE), report.figures);
+    return { report, readme: card.text, manifest: card.manifest, cardUpdated: 'returned' };
+  });
+}
