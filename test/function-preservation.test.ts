@@ -54,6 +54,7 @@ describe.each(cases)('$label', ({ label, model, dtype, shards }) => {
       const cfg = JSON.parse(new TextDecoder().decode(files['config.json']));
       const got = createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(files))).logits(ids);
       const err = relRms(ref, got);
+      console.log(`${label}, rotation ${rotation}, ${out}: logits relative RMS ${err.toExponential(2)}`);
       if (out === 'f32') {
         expect(err).toBeLessThan(1e-5);
         expect(argmaxRows(got, V)).toEqual(argmaxRows(ref, V));

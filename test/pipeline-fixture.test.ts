@@ -14,6 +14,7 @@ describe.skipIf(!HAVE_FIXTURE)(`tiny real model: function preservation ${HAVE_FI
     const { files } = await runInMemory(src, { bits: 16, dtype: 'f32', rotation, blockSize: 16 });
     const outCfg = JSON.parse(new TextDecoder().decode(files['config.json']));
     const got = createQwen2Cpu(dimsFromConfig(outCfg), weightSource(await loadWeights(files))).logits(ids);
+    console.log(`fixture bits 16 f32 rotation ${rotation}: logits relative RMS ${relRms(ref, got).toExponential(2)}`);
     expect(relRms(ref, got)).toBeLessThan(1e-5);
   });
 });
@@ -31,6 +32,7 @@ describe.skipIf(!HAVE_FIXTURE)(`tiny real model: perplexity (SPEC §7, 256-token
     const b16 = await runInMemory(src, { bits: 16 });
     const all = evaluate(await load(b16.files), undefined, tokens, 256);
     expect(all.windows).toBe(229);
+    console.log(`fixture bits-16 bundle, all 229 windows: ppl ${all.pplA.toFixed(4)} (README FP 3.5885)`);
     expect(Math.abs(all.pplA / 3.5885 - 1)).toBeLessThan(0.01);
 
     const w4 = await runInMemory(src, {});
