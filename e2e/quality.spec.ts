@@ -5,6 +5,7 @@
  * README.md, with manifest-free zip files otherwise unchanged.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -136,6 +137,31 @@ describe('check quality', () => {
     // The dropped bundle is not written to: its updated card is shown and offered.
     expect(await panel.locator('[data-testid="quality-readme"]').innerText()).toContain('## Quality check');
     await panel.getByRole('button', { name: 'Download manifest.sha256' }).waitFor();
+    expect(errors).toEqual([]);
+  });
+
+  it('updates a bundle kept in browser storage (OPFS): README.md and its manifest.sha256 line', async (ctx) => {
+    if (!HAS_DEMO) return ctx.skip('public/demo/tinystories-260k (from ../shared/fixtures/tinystories-260k) is absent, so there is no trained model to check');
+    const { page, errors } = await openPage(browser, `${inject('baseUrl')}?model=tinystories-260k&backend=cpu&bits=8&clip=absmax`);
+    await page.getByLabel('Destination').selectOption('opfs');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await waitForStatus(page, 'done');
+    const panel = page.locator('section[aria-labelledby="quality-h"]');
+    await panel.getByLabel('Windows (0 = all)').fill('1');
+    await panel.getByLabel('Generated tokens').fill('4');
+    await panel.getByRole('button', { name: 'Run check' }).click();
+    await page.waitForSelector('[data-testid="quality-result"]', { timeout: 120_000 });
+    expect(await panel.innerText()).toContain('manifest.sha256 matches it');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download bundle' }).click()]);
+    const zipPath = path.join(tmp, 'opfs.zip');
+    await download.saveAs(zipPath);
+    const zip = unzipSync(new Uint8Array(readFileSync(zipPath)));
+    expect(new TextDecoder().decode(zip['README.md'])).toContain('## Quality check');
+    const manifest = new TextDecoder().decode(zip['manifest.sha256']);
+    for (const line of manifest.trim().split('\n')) {
+      const [hex, file] = line.split('  ');
+      expect(createHash('sha256').update(zip[file]).digest('hex'), file).toBe(hex);
+    }
     expect(errors).toEqual([]);
   });
 });
