@@ -42,22 +42,14 @@ export function windows(ids: ArrayLike<number>, seqlen: number, maxWindows?: num
 }
 
 /** log-softmax of row `r` of `[rows × V]` logits into `out` (f64). */
-function logSoftmaxRow(logits: Float32Array, r: number, V: number, out: Float64Array): number {
+function logSoftmaxRow(logits: Float32Array, r: number, V: number, out: Float64Array): void {
   const o = r * V;
   let max = -Infinity;
-  let arg = 0;
-  for (let i = 0; i < V; i++) {
-    const z = logits[o + i];
-    if (z > max) {
-      max = z;
-      arg = i;
-    }
-  }
+  for (let i = 0; i < V; i++) if (logits[o + i] > max) max = logits[o + i];
   let sum = 0;
   for (let i = 0; i < V; i++) sum += Math.exp(logits[o + i] - max);
   const lse = max + Math.log(sum);
   for (let i = 0; i < V; i++) out[i] = logits[o + i] - lse;
-  return arg;
 }
 
 export function evaluate(
@@ -68,64 +60,82 @@ export function evaluate(
   maxWindows?: number,
   opts: EvalOptions = {},
 ): EvalResult {
-  const V = modelA.vocab;
-  if (modelB && modelB.vocab !== V) throw new Error(`vocab sizes differ: ${V} vs ${modelB.vocab}`);
-  const wins = windows(ids, seqlen, maxWindows);
-  if (wins.length === 0) throw new Error(`need at least ${seqlen} tokens for one window, have ${ids.length}`);
-  const la = new Float64Array(V);
-  const lb = new Float64Array(V);
-  let nllA = 0;
-  let nllB = 0;
-  let kl = 0;
-  let agree = 0;
-  let predictions = 0;
-  const windowNllA: number[] = [];
-  const windowNllB: number[] = [];
+  const acc = new WindowScores(modelA.vocab, modelB?.vocab, ids, seqlen, maxWindows);
+  acc.wins.forEach((win, wi) => {
+    acc.add(win, logitRows(modelA.logits(win), modelA.vocab), modelB ? logitRows(modelB.logits(win), modelB.vocab) : undefined);
+    opts.onWindow?.(wi + 1, acc.wins.length);
+  });
+  return acc.result();
+}
 
-  wins.forEach((win, wi) => {
-    const za = modelA.logits(win);
-    const zb = modelB?.logits(win);
+type Rows = (t: number) => ArrayLike<number>;
+
+/** Row accessor over `[T × V]` logits: the f64 log-softmax of row t (one reused buffer). */
+function logitRows(z: Float32Array, V: number): Rows {
+  const row = new Float64Array(V);
+  return (t) => {
+    logSoftmaxRow(z, t, V, row);
+    return row;
+  };
+}
+
+/** Running NLL / KL / top-1 over the windows of one evaluation (shared by evaluate and evaluateAsync). */
+class WindowScores {
+  readonly wins: number[][];
+  private nllA = 0;
+  private nllB = 0;
+  private kl = 0;
+  private agree = 0;
+  private predictions = 0;
+  private readonly windowNllA: number[] = [];
+  private readonly windowNllB: number[] = [];
+  private paired = false;
+
+  constructor(private readonly V: number, vocabB: number | undefined, ids: ArrayLike<number>, private readonly seqlen: number, maxWindows?: number) {
+    if (vocabB !== undefined && vocabB !== V) throw new Error(`vocab sizes differ: ${V} vs ${vocabB}`);
+    this.paired = vocabB !== undefined;
+    this.wins = windows(ids, seqlen, maxWindows);
+    if (this.wins.length === 0) throw new Error(`need at least ${seqlen} tokens for one window, have ${ids.length}`);
+  }
+
+  add(win: number[], rowA: Rows, rowB?: Rows): void {
     let wa = 0;
     let wb = 0;
-    for (let t = 0; t < seqlen - 1; t++) {
+    for (let t = 0; t < this.seqlen - 1; t++) {
       const target = win[t + 1];
-      const argA = logSoftmaxRow(za, t, V, la);
+      const la = rowA(t);
       wa -= la[target];
-      if (zb) {
-        const argB = logSoftmaxRow(zb, t, V, lb);
+      if (rowB) {
+        const lb = rowB(t);
         wb -= lb[target];
         let k = 0;
-        for (let i = 0; i < V; i++) {
+        for (let i = 0; i < this.V; i++) {
           const a = la[i];
           // p·(log p − log q) with p = 0 contributes 0 (avoids 0·∞ if q underflows too).
           if (a > -745) k += Math.exp(a) * (a - lb[i]);
         }
-        kl += k;
-        if (argA === argB) agree++;
+        this.kl += k;
+        if (argmax(la) === argmax(lb)) this.agree++;
       }
     }
-    const n = seqlen - 1;
-    nllA += wa;
-    nllB += wb;
-    predictions += n;
-    windowNllA.push(wa / n);
-    if (zb) windowNllB.push(wb / n);
-    opts.onWindow?.(wi + 1, wins.length);
-  });
-
-  const res: EvalResult = {
-    pplA: Math.exp(nllA / predictions),
-    windows: wins.length,
-    predictions,
-    windowNllA,
-  };
-  if (modelB) {
-    res.pplB = Math.exp(nllB / predictions);
-    res.klMean = kl / predictions;
-    res.top1Agreement = agree / predictions;
-    res.windowNllB = windowNllB;
+    const n = this.seqlen - 1;
+    this.nllA += wa;
+    this.nllB += wb;
+    this.predictions += n;
+    this.windowNllA.push(wa / n);
+    if (rowB) this.windowNllB.push(wb / n);
   }
-  return res;
+
+  result(): EvalResult {
+    const res: EvalResult = { pplA: Math.exp(this.nllA / this.predictions), windows: this.wins.length, predictions: this.predictions, windowNllA: this.windowNllA };
+    if (this.paired) {
+      res.pplB = Math.exp(this.nllB / this.predictions);
+      res.klMean = this.kl / this.predictions;
+      res.top1Agreement = this.agree / this.predictions;
+      res.windowNllB = this.windowNllB;
+    }
+    return res;
+  }
 }
 
 /** argmax, first index on ties (like torch.argmax). */
@@ -180,12 +190,7 @@ async function logProbRows(model: AsyncLogitsModel, win: number[]): Promise<(t: 
     const lp = await model.logProbs(win);
     return (t) => lp.subarray(t * V, (t + 1) * V);
   }
-  const z = await model.logits(win);
-  const row = new Float64Array(V);
-  return (t) => {
-    logSoftmaxRow(z, t, V, row);
-    return row;
-  };
+  return logitRows(await model.logits(win), V);
 }
 
 /**
@@ -201,56 +206,16 @@ export async function evaluateAsync(
   maxWindows?: number,
   opts: AsyncEvalOptions = {},
 ): Promise<EvalResult> {
-  const V = modelA.vocab;
-  if (modelB && modelB.vocab !== V) throw new Error(`vocab sizes differ: ${V} vs ${modelB.vocab}`);
-  const wins = windows(ids, seqlen, maxWindows);
-  if (wins.length === 0) throw new Error(`need at least ${seqlen} tokens for one window, have ${ids.length}`);
-  let nllA = 0;
-  let nllB = 0;
-  let kl = 0;
-  let agree = 0;
-  let predictions = 0;
-  const windowNllA: number[] = [];
-  const windowNllB: number[] = [];
-  for (let wi = 0; wi < wins.length; wi++) {
+  const acc = new WindowScores(modelA.vocab, modelB?.vocab, ids, seqlen, maxWindows);
+  for (let wi = 0; wi < acc.wins.length; wi++) {
     opts.signal?.throwIfAborted();
-    const win = wins[wi];
+    const win = acc.wins[wi];
     const rowA = await logProbRows(modelA, win);
     const rowB = modelB ? await logProbRows(modelB, win) : undefined;
-    let wa = 0;
-    let wb = 0;
-    for (let t = 0; t < seqlen - 1; t++) {
-      const target = win[t + 1];
-      const la = rowA(t);
-      wa -= la[target];
-      if (rowB) {
-        const lb = rowB(t);
-        wb -= lb[target];
-        let k = 0;
-        for (let i = 0; i < V; i++) {
-          const x = la[i];
-          if (x > -745) k += Math.exp(x) * (x - lb[i]);
-        }
-        kl += k;
-        if (argmax(la) === argmax(lb)) agree++;
-      }
-    }
-    const n = seqlen - 1;
-    nllA += wa;
-    nllB += wb;
-    predictions += n;
-    windowNllA.push(wa / n);
-    if (rowB) windowNllB.push(wb / n);
-    opts.onWindow?.(wi + 1, wins.length);
+    acc.add(win, rowA, rowB);
+    opts.onWindow?.(wi + 1, acc.wins.length);
   }
-  const res: EvalResult = { pplA: Math.exp(nllA / predictions), windows: wins.length, predictions, windowNllA };
-  if (modelB) {
-    res.pplB = Math.exp(nllB / predictions);
-    res.klMean = kl / predictions;
-    res.top1Agreement = agree / predictions;
-    res.windowNllB = windowNllB;
-  }
-  return res;
+  return acc.result();
 }
 
 /** {@link greedy} for models whose prefill/step may be async (the WebGPU forward). */
