@@ -98,7 +98,16 @@ async function benchKernels(backend: Backend): Promise<void> {
     console.log(`${label.padEnd(44)} ${fmt(median(times)).padStart(10)}  ${gb(median(times), passes)}`);
   };
   const rowRot = residualRotation(cols === 4864 ? 896 : cols, 'full', 64, 0);
-  await time('upload F32 896×4864', async () => undefined);
+  {
+    const bf16 = new Uint8Array(n * 2);
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      backend.release(await backend.upload(bf16, 'BF16', rows, cols));
+      times.push(performance.now() - t0);
+    }
+    console.log(`${'upload+decode BF16 896×4864'.padEnd(44)} ${fmt(median(times)).padStart(10)}  ${gb(median(times))}`);
+  }
   await time('rowAbsMax 896×4864', (m) => backend.rowAbsMax(m));
   const wide = await backend.upload(new Uint8Array(new Float32Array(4864 * 896).buffer), 'F32', 4864, 896);
   const t0 = performance.now();
