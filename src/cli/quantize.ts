@@ -87,7 +87,13 @@ async function main(): Promise<number> {
         if (quiet || e.phase !== 'read' || e.tensorIndex === lastIndex) return;
         lastIndex = e.tensorIndex;
         const mb = (n: number): string => (n / 1e6).toFixed(1);
-        process.stderr.write(`[${e.tensorIndex + 1}/${e.tensorCount}] ${e.tensorName}  read ${mb(e.bytesRead)}/${mb(e.bytesToRead)} MB  written ${mb(e.bytesWritten)} MB  ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
+        const secs = e.elapsedMs / 1000;
+        const rate = secs > 0 ? e.bytesRead / 1e6 / secs : 0;
+        const eta = e.bytesRead > 0 ? (secs * (e.bytesToRead - e.bytesRead)) / e.bytesRead : NaN;
+        process.stderr.write(
+          `[${e.tensorIndex + 1}/${e.tensorCount}] ${e.tensorName}  read ${mb(e.bytesRead)}/${mb(e.bytesToRead)} MB (${rate.toFixed(1)} MB/s)  ` +
+            `written ${mb(e.bytesWritten)} MB  ${secs.toFixed(1)} s${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}\n`,
+        );
       },
     }, makeSink, 2, restartNotice);
     await backend.dispose();

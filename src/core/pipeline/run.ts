@@ -224,6 +224,16 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       return spec;
     };
     const { qmin, qmax } = settings.bits === 16 ? { qmin: 0, qmax: 0 } : gridFor(settings.bits);
+    // Write-behind: a tensor's outputs are written while the next one is computed; at most one
+    // tensor's output waits in memory (the writer itself takes one call at a time).
+    let writing: Promise<void> = Promise.resolve();
+    const queueWrites = async (list: [string, Uint8Array][]): Promise<void> => {
+      await writing;
+      writing = (async () => {
+        for (const [name, bytes] of list) await writer.writeTensor(name, bytes);
+      })();
+      writing.catch(() => undefined); // surfaced by the next await of `writing`
+    };
     let embeddingCopy: Mat | null = null;
     const gammaFor = (name: string): Float32Array => {
       const g = gammas.get(name);
@@ -240,7 +250,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         const { bytes, dtype } = await readSource(item.source);
         const g = decodeToF32(bytes, dtype);
         gammas.set(item.source, g);
-        await writer.writeTensor(item.name, encode(item.writeOnes ? new Float32Array(g.length).fill(1) : g));
+        await queueWrites([[item.name, encode(item.writeOnes ? new Float32Array(g.length).fill(1) : g)]]);
         reports.push(normReport(item, g));
         opts.onTensor?.(reports[reports.length - 1]);
         continue;
@@ -266,8 +276,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         settings, qmin, qmax, outDtype,
         phase: (p) => emit(p),
       });
-      emit('write');
-      await writer.writeTensor(item.name, result.weightBytes);
+      const outputs: [string, Uint8Array][] = [[item.name, result.weightBytes]];
       if (item.biasSource || item.quantize && item.kind === 'projection') {
         let bias: Float32Array;
         if (item.biasSource) {
@@ -283,18 +292,23 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         } else {
           bias = new Float32Array(item.rows); // ANEMLL requires a bias on all 7 projections
         }
-        await writer.writeTensor(item.outputs[1].name, encode(bias));
+        outputs.push([item.outputs[1].name, encode(bias)]);
       }
       if (item.quantize && item.kind === 'projection') {
         const s = result.scales!;
-        await writer.writeTensor(item.outputs[2].name, encode(new Float32Array(item.cols).fill(s.inputScale)));
-        await writer.writeTensor(item.outputs[3].name, encode(s.outputScales));
-        await writer.writeTensor(item.outputs[4].name, encode(Float32Array.from({ length: qmax - qmin + 1 }, (_, i) => qmin + i)));
+        outputs.push(
+          [item.outputs[2].name, encode(new Float32Array(item.cols).fill(s.inputScale))],
+          [item.outputs[3].name, encode(s.outputScales)],
+          [item.outputs[4].name, encode(Float32Array.from({ length: qmax - qmin + 1 }, (_, i) => qmin + i))],
+        );
       }
+      emit('write');
+      await queueWrites(outputs);
       reports.push(result.report);
       opts.onTensor?.(result.report);
     }
     tensorIndex = tensorCount;
+    await writing;
     await writer.finish();
 
     emit('finalize', 'writing config, tokenizer and model card');
