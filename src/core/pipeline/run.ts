@@ -145,6 +145,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     abort: (r) => sink.abort(r),
   };
 
+  // A GPU upload started for the next tensor (released here if the run stops before using it).
+  let uploadAhead: { name: string; mat: Promise<Mat> } | null = null;
   try {
     emit('prepare', `reading config and headers from ${source.label}`);
     const prep = await prepareRun(source, settings, signal);
@@ -260,10 +262,21 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         if (!embeddingCopy) throw new Error('tied LM head needs the embedding first');
         w0 = embeddingCopy;
         embeddingCopy = null;
+      } else if (uploadAhead?.name === item.source) {
+        w0 = await uploadAhead.mat;
+        uploadAhead = null;
       } else {
         const { bytes, dtype } = await readSource(item.source);
-        readAhead(plan.items[tensorIndex + 1]);
         w0 = await backend.upload(bytes, dtype, item.rows, item.cols);
+      }
+      readAhead(plan.items[tensorIndex + 1]);
+      const following = plan.items[tensorIndex + 1];
+      if (backend.name === 'webgpu' && following && following.kind !== 'norm' && !(following.kind === 'lm_head' && following.source !== 'lm_head.weight')) {
+        // On a GPU the next tensor's upload and decode are queued now and overlap this one's
+        // compute and readbacks (the CPU backend computes synchronously, so it gains nothing).
+        const ahead = readSource(following.source).then(({ bytes, dtype }) => backend.upload(bytes, dtype, following.rows, following.cols));
+        ahead.catch(() => undefined); // surfaced when awaited
+        uploadAhead = { name: following.source, mat: ahead };
       }
       const next = plan.items[tensorIndex + 1];
       if (item.kind === 'embedding' && next?.kind === 'lm_head' && next.source === item.source) {
@@ -347,6 +360,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       config, bytesRead, bytesWritten, elapsedMs: performance.now() - t0, backend: backend.description,
     };
   } catch (err) {
+    uploadAhead?.mat.then((m) => backend.release(m), () => undefined);
     await sink.abort(err).catch(() => undefined);
     if (signal?.aborted && !(err instanceof CancelledError)) throw new CancelledError();
     throw err;
