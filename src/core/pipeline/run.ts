@@ -3,7 +3,7 @@ import { CancelledError, InputError, throwIfAborted } from '../errors';
 import { residualRotation, headRotation } from '../hadamard/rotation';
 import { factorHadamardSize } from '../hadamard/factor';
 import { parseQwen2Config, type Qwen2Config } from '../qwen2/config';
-import { buildPlan, type PlanItem, type QuantPlan, type RotationKind } from '../qwen2/plan';
+import { buildPlan, isDerivedHead, type PlanItem, type QuantPlan, type RotationKind } from '../qwen2/plan';
 import { chooseScales, gridFor } from '../quant/scales';
 import { errorStatsFromRows } from '../quant/metrics';
 import type { QuantSettings } from '../settings';
@@ -156,7 +156,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     const layout = planSafetensorsShards(specs, { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });
     bytesToWrite = layout.files.reduce((s, f) => s + f.size, 0);
     for (const it of plan.items) {
-      if (it.kind === 'lm_head' && it.source !== 'lm_head.weight') continue;
+      if (isDerivedHead(it)) continue;
       for (const name of it.biasSource ? [it.source, it.biasSource] : [it.source]) {
         const t = model.tensors.get(name)!;
         bytesToRead += t.info.end - t.info.begin;
@@ -185,7 +185,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       return p;
     };
     const readAhead = (it: PlanItem | undefined): void => {
-      if (!it || (it.kind === 'lm_head' && it.source !== 'lm_head.weight')) return;
+      if (!it || isDerivedHead(it)) return;
       startRead(it.source);
       if (it.biasSource) startRead(it.biasSource);
     };
@@ -203,7 +203,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       };
       const firstGroupNorm = plan.items.findIndex((it) => it.kind !== 'norm');
       plan.items.forEach((it, i) => {
-        if (it.kind === 'lm_head' && it.source !== 'lm_head.weight') return;
+        if (isDerivedHead(it)) return;
         if (it.name === 'model.norm.weight' && i < firstGroupNorm) return;
         want(it.source);
         if (it.biasSource) want(it.biasSource);
@@ -258,7 +258,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         continue;
       }
       let w0: Mat;
-      if (item.kind === 'lm_head' && item.source !== 'lm_head.weight') {
+      if (isDerivedHead(item)) {
         if (!embeddingCopy) throw new Error('tied LM head needs the embedding first');
         w0 = embeddingCopy;
         embeddingCopy = null;
@@ -269,17 +269,16 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
         const { bytes, dtype } = await readSource(item.source);
         w0 = await backend.upload(bytes, dtype, item.rows, item.cols);
       }
-      readAhead(plan.items[tensorIndex + 1]);
       const following = plan.items[tensorIndex + 1];
-      if (backend.name === 'webgpu' && following && following.kind !== 'norm' && !(following.kind === 'lm_head' && following.source !== 'lm_head.weight')) {
+      readAhead(following);
+      if (backend.name === 'webgpu' && following && following.kind !== 'norm' && !isDerivedHead(following)) {
         // On a GPU the next tensor's upload and decode are queued now and overlap this one's
         // compute and readbacks (the CPU backend computes synchronously, so it gains nothing).
         const ahead = readSource(following.source).then(({ bytes, dtype }) => backend.upload(bytes, dtype, following.rows, following.cols));
         ahead.catch(() => undefined); // surfaced when awaited
         uploadAhead = { name: following.source, mat: ahead };
       }
-      const next = plan.items[tensorIndex + 1];
-      if (item.kind === 'embedding' && next?.kind === 'lm_head' && next.source === item.source) {
+      if (item.kind === 'embedding' && following && isDerivedHead(following)) {
         embeddingCopy = await backend.clone(w0);
       }
       const result = await processMatrix(backend, item, w0, {

@@ -49,6 +49,11 @@ export interface QuantPlan {
 
 type SourceTensor = { file: string; info: TensorInfo };
 
+/** A tied model's LM head is derived from the embedding already in memory, not read from the source. */
+export function isDerivedHead(it: PlanItem): boolean {
+  return it.kind === 'lm_head' && it.source !== 'lm_head.weight';
+}
+
 const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
 
 /**
