@@ -5,8 +5,7 @@ import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import type { Backend } from '../src/backends/types';
 import { runPipeline, type PipelineResult } from '../src/core/pipeline/run';
 import { parseSettings, type QuantSettings } from '../src/core/settings';
-import { openSafetensorsModel } from '../src/core/safetensors/model';
-import { readTensorF32 } from '../src/core/safetensors/read-tensor';
+import { loadModelWeights } from './helpers/load-weights';
 import { memoryModelSource, memorySink } from '../src/core/safetensors/test-helpers';
 import type { WeightSource } from '../src/eval/forward-cpu';
 import { makeTinyQwen2, tinyQwen2Files, type TinyQwen2Options } from '../src/demo/tiny-qwen2';
@@ -48,11 +47,8 @@ export async function runInMemory(
 }
 
 /** All tensors of a (possibly sharded) safetensors model held in memory, decoded to f32. */
-export async function loadWeights(files: Record<string, Uint8Array>): Promise<Map<string, Float32Array>> {
-  const model = await openSafetensorsModel(memoryModelSource(files));
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of model.tensors) out.set(name, await readTensorF32(model.files.get(t.file)!.source, t.info));
-  return out;
+export function loadWeights(files: Record<string, Uint8Array>): Promise<Map<string, Float32Array>> {
+  return loadModelWeights(memoryModelSource(files));
 }
 
 export function weightSource(m: Map<string, Float32Array>): WeightSource {
