@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startMockHub, type MockHub } from './mock-hub/server';
+import { startMockHub, type MockHub } from '../test/support/mock-hub';
 import { makeTinyQwen2 } from '../src/demo/tiny-qwen2';
 import { writeTinyQwen2 } from '../src/demo/tiny-qwen2-node';
 import { launch, openPage, screenshot, waitForStatus } from './browser';

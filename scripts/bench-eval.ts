@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import { runPipeline } from '../src/core/pipeline/run';
-import { memoryModelSource, memorySink } from '../src/core/safetensors/test-helpers';
+import { memoryModelSource, memorySink } from '../test/support/memory';
 import { parseSettings, type QuantSettings } from '../src/core/settings';
 import { createQwen2Cpu, type CausalLM, type WeightSource } from '../src/eval/forward-cpu';
 import { createQwen2WebGpu } from '../src/eval/forward-webgpu';
@@ -22,7 +22,7 @@ import { loadAllWeights, mapWeights, openEvalModel } from '../src/eval/load-mode
 import { evaluate } from '../src/eval/perplexity';
 import { dimsFromConfig, type Qwen2Dims } from '../src/eval/qwen2-config';
 import { createNodeFsSource } from '../src/sources/node-fs-source-node';
-import { makeTinyQwen2, tinyWeights } from '../test/helpers/tiny-qwen2';
+import { makeTinyQwen2, tinyWeights } from '../test/support/tiny-qwen2';
 
 const FIXTURE = resolve(import.meta.dirname, '../../shared/fixtures/tinystories-260k');
 

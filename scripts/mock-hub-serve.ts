@@ -4,7 +4,7 @@
  *   tsx scripts/mock-hub-serve.ts org/name=/path/to/model [more…]
  * Prints `MOCK_HUB_URL=<url>` once listening; stops on SIGTERM/SIGINT or when stdin closes.
  */
-import { startMockHub, type MockRepo } from '../e2e/mock-hub/server';
+import { startMockHub, type MockRepo } from '../test/support/mock-hub';
 
 const repos: Record<string, MockRepo> = {};
 for (const arg of process.argv.slice(2)) {

@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { openSafetensorsModel } from '../src/core/safetensors/model';
 import { readTensorF32 } from '../src/core/safetensors/read-tensor';
-import { memoryModelSource } from '../src/core/safetensors/test-helpers';
+import { memoryModelSource } from './support/memory';
 import { PROJECTIONS } from '../src/core/qwen2/plan';
-import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, readFolder, runInMemory, tinyModelFiles } from './bundle-helpers';
+import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, readFolder, runInMemory, tinyModelFiles } from './support/bundle';
 import { roundToF16 } from '../src/core/safetensors/dtype';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);

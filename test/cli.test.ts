@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeTinyQwen2, writeTinyQwen2 } from './helpers/tiny-qwen2';
-import { startMockHub } from '../e2e/mock-hub/server';
-import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './bundle-helpers';
+import { makeTinyQwen2, writeTinyQwen2 } from './support/tiny-qwen2';
+import { startMockHub } from './support/mock-hub';
+import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './support/bundle';
 
 const ROOT = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-cli-'));

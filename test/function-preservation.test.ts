@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
 import { dimsFromConfig } from '../src/eval/qwen2-config';
 import { argmax } from '../src/eval/perplexity';
-import { makeTinyQwen2, writeTinyQwen2, type TinyQwen2Options } from './helpers/tiny-qwen2';
-import { loadWeights, readFolder, relRms, runInMemory, weightSource } from './bundle-helpers';
+import { makeTinyQwen2, writeTinyQwen2, type TinyQwen2Options } from './support/tiny-qwen2';
+import { loadWeights, readFolder, relRms, runInMemory, weightSource } from './support/bundle';
 import type { Dtype } from '../src/core/safetensors/types';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-fp-'));

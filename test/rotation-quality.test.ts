@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
 import { dimsFromConfig } from '../src/eval/qwen2-config';
 import { evaluate } from '../src/eval/perplexity';
-import { makeTinyQwen2, tinyWeights } from './helpers/tiny-qwen2';
-import { loadWeights, runInMemory, tinyModelFiles, weightSource } from './bundle-helpers';
+import { makeTinyQwen2, tinyWeights } from './support/tiny-qwen2';
+import { loadWeights, runInMemory, tinyModelFiles, weightSource } from './support/bundle';
 
 async function outlierModel(seed: number) {
   const opts = { hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed, outliers: true };

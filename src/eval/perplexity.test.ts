@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_DIR, HAS_FIXTURE, fixtureSuite, fixtureJson } from '../../test/helpers/fixture';
-import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights } from '../../test/helpers/tiny-qwen2';
+import { FIXTURE_DIR, HAS_FIXTURE, fixtureSuite, fixtureJson } from '../../test/support/fixture';
+import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights } from '../../test/support/tiny-qwen2';
 import { createQwen2Cpu, type CausalLM } from './forward-cpu';
 import { argmax, evaluate, greedy, windows } from './perplexity';
 import { dimsFromConfig } from './qwen2-config';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../../test/helpers/fixture';
+import { HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../../test/support/fixture';
 import { loadTokenizer } from './tokenizer';
 
 describe.skipIf(!HAS_FIXTURE)(fixtureSuite('tokenizer of tinystories-260k'), () => {

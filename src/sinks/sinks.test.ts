@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BundleSink } from '../core/safetensors/types';
-import { fakeRoot, FakeDir } from './fake-fs-handle';
+import { fakeRoot, FakeDir } from '../../test/support/fake-fs-handle';
 import { createFsSink } from './fs-sink-node';
 import { COMPLETE_MARKER, createDirectorySink, createOpfsSink } from './handle-sink';
-import { createMemorySink } from './memory-sink';
+import { memorySink } from '../../test/support/memory';
 import { formatSha256Manifest, Sha256, sha256Hex } from './sha256';
 import { createZipSink } from './zip-sink';
 
@@ -63,24 +63,24 @@ describe('sha256', () => {
 
 describe('memory sink', () => {
   it('collects files, verifies on finalize, zips, and forgets everything on abort', async () => {
-    const s = createMemorySink();
+    const s = memorySink();
     await writeBundle(s);
     await s.finalize();
     expect(s.state).toBe('complete');
-    for (const [p, d] of Object.entries(bundle)) expect(Buffer.from(s.files.get(p)!).equals(Buffer.from(d))).toBe(true);
+    for (const [p, d] of Object.entries(bundle)) expect(Buffer.from(s.files[p]).equals(Buffer.from(d))).toBe(true);
     const un = unzipSync(s.toZip());
     expect(Object.keys(un).sort()).toEqual(Object.keys(bundle).sort());
 
-    const s2 = createMemorySink();
+    const s2 = memorySink();
     const w = await s2.createFile('a.bin', 10);
     await w.write(new Uint8Array(5));
     await expect(w.close()).rejects.toThrow(/a\.bin got 5 bytes but 10 were announced/);
     await expect(s2.createFile('../x', 1)).rejects.toThrow(/invalid bundle path/);
     await s2.abort();
-    expect(s2.files.size).toBe(0);
+    expect(Object.keys(s2.files).length).toBe(0);
     await expect(s2.createFile('b', 1)).rejects.toThrow(/aborted/);
 
-    const s3 = createMemorySink();
+    const s3 = memorySink();
     await writeBundle(s3, { 'model.safetensors': new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0, 1, 2]) });
     await expect(s3.finalize()).rejects.toThrow(/model\.safetensors: written header length/);
   });

@@ -6,7 +6,9 @@
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
 import type { BundleSink, FileWriter } from '../core/safetensors/types';
 import { SinkState } from './common';
-import { ZIP_MTIME } from './memory-sink';
+
+/** A fixed local-time date so the same bundle gives the same zip bytes in any time zone. */
+export const ZIP_MTIME = new Date(2000, 0, 1, 0, 0, 0);
 
 export interface ZipSinkOptions {
   /** Receives the archive bytes in order; awaited, so a slow consumer slows the producer. */

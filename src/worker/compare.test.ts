@@ -7,7 +7,7 @@ import { runPipeline } from '../core/pipeline/run';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../core/settings';
 import { makeTinyQwen2 } from '../demo/tiny-qwen2';
 import { writeTinyQwen2 } from '../demo/tiny-qwen2-node';
-import { createMemorySink } from '../sinks/memory-sink';
+import { memorySink } from '../../test/support/memory';
 import { createNodeFsSource } from '../sources/node-fs-source-node';
 import { compareBlockSizes } from './compare';
 
@@ -22,7 +22,7 @@ describe('block-size comparison', () => {
     const backend = new CpuBackend();
     const tensors = ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.self_attn.o_proj.weight', 'model.layers.0.mlp.down_proj.weight', 'model.embed_tokens.weight'];
     for (const settings of [{ ...DEFAULT_SETTINGS }, { ...DEFAULT_SETTINGS, rotation: 'block', blockSize: 32, scheme: 'per_tensor', clip: 'absmax', bits: 8 }] as QuantSettings[]) {
-      const result = await runPipeline({ source, sink: createMemorySink(), settings, backend, target: { model: 'tiny' } });
+      const result = await runPipeline({ source, sink: memorySink(), settings, backend, target: { model: 'tiny' } });
       for (const name of tensors) {
         const report = result.reports.find((r) => r.name === name)!;
         const cmp = await compareBlockSizes(source, settings, backend, name);

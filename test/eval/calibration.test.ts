@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockHub, type MockHub } from '../../e2e/mock-hub/server';
+import { startMockHub, type MockHub } from '../support/mock-hub';
 import { CancelledError, InputError } from '../../src/core/errors';
 import {
   availableWindows,
@@ -19,8 +19,8 @@ import {
 } from '../../src/eval/calibration';
 import { loadTokenizer } from '../../src/eval/tokenizer';
 import { fetchWikiTextRows, joinWikiText, WIKITEXT2_RAW, wikitextParquetPath } from '../../src/eval/wikitext';
-import { HAS_FIXTURE, fixtureSuite, fixtureText } from '../helpers/fixture';
-import { parquetStringColumn } from './parquet-bytes';
+import { HAS_FIXTURE, fixtureSuite, fixtureText } from '../support/fixture';
+import { parquetStringColumn } from '../support/parquet-bytes';
 
 // WikiText-2's shape: empty lines, " = Heading = " lines, paragraphs with " @-@ " and unicode.
 const ROWS = [

@@ -5,7 +5,7 @@
  * tensors, greedy generation, the WebGPU path, and the model-card figures.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memoryModelSource } from '../../src/core/safetensors/test-helpers';
+import { memoryModelSource } from '../support/memory';
 import { updateCardQuality, updateManifestLine, qualitySection } from '../../src/eval/card-update';
 import { qualityFigures, runQualityCheck, type QualityProgress } from '../../src/eval/check';
 import { createQwen2Cpu, type Qwen2Cpu } from '../../src/eval/forward-cpu';
@@ -13,9 +13,9 @@ import { createNodeGpuDevice } from '../../src/eval/gpu-device-node';
 import { evaluate, greedy, type EvalResult } from '../../src/eval/perplexity';
 import { dimsFromConfig } from '../../src/eval/qwen2-config';
 import { loadTokenizer } from '../../src/eval/tokenizer';
-import { loadWeights, readFolder, runInMemory, weightSource } from '../bundle-helpers';
-import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../helpers/fixture';
-import { makeTinyQwen2, tinyWeights } from '../helpers/tiny-qwen2';
+import { loadWeights, readFolder, runInMemory, weightSource } from '../support/bundle';
+import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../support/fixture';
+import { makeTinyQwen2, tinyWeights } from '../support/tiny-qwen2';
 import { modelCard } from '../../src/core/bundle/model-card';
 import { parseSettings } from '../../src/core/settings';
 
@@ -146,7 +146,7 @@ describe('runQualityCheck on random tiny models', () => {
 
   it('a model against itself: KL 0, agreement 1, equal perplexities; bad input is an InputError', async () => {
     const { m } = make(7);
-    const { writeTinyQwen2 } = await import('../helpers/tiny-qwen2');
+    const { writeTinyQwen2 } = await import('../support/tiny-qwen2');
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../../src/eval/forward-cpu';
 import { evaluate } from '../../src/eval/perplexity';
 import { dimsFromConfig } from '../../src/eval/qwen2-config';
-import { loadWeights, readFolder, runInMemory, weightSource } from '../bundle-helpers';
-import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite } from '../helpers/fixture';
+import { loadWeights, readFolder, runInMemory, weightSource } from '../support/bundle';
+import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite } from '../support/fixture';
 
 const ROOT = resolve(__dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-eval-cli-'));

@@ -10,8 +10,8 @@ import { createNodeGpuDevice } from '../../src/eval/gpu-device-node';
 import type { EvalGpu } from '../../src/eval/gpu-device';
 import { dimsFromConfig } from '../../src/eval/qwen2-config';
 import { greedy, greedyAsync, maxRelError } from '../../src/eval/perplexity';
-import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite } from '../helpers/fixture';
-import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights } from '../helpers/tiny-qwen2';
+import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite } from '../support/fixture';
+import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights } from '../support/tiny-qwen2';
 
 let gpu: EvalGpu | undefined;
 let gpuError = '';

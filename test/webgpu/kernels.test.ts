@@ -7,7 +7,7 @@ import { randomSigns } from '../../src/core/hadamard/signs';
 import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../../src/core/quant/scales';
 import type { Dtype } from '../../src/core/safetensors/types';
 import type { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend';
-import { f32Bytes, firstBitDiff, gpuBackend, gpuEnv, randomMatrix, rng } from './gpu';
+import { f32Bytes, firstBitDiff, gpuBackend, gpuEnv, randomMatrix, rng } from '../support/gpu';
 
 const env = await gpuEnv();
 const skipReason = env.adapter ? '' : `WebGPU kernel tests skipped: ${env.reason}`;

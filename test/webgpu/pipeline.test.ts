@@ -6,13 +6,13 @@ import { CpuBackend } from '../../src/backends/cpu/cpu-backend';
 import type { Backend } from '../../src/backends/types';
 import { runPipeline } from '../../src/core/pipeline/run';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../../src/core/settings';
-import { memorySink } from '../../src/core/safetensors/test-helpers';
+import { memorySink } from '../support/memory';
 import { GpuUnavailableError } from '../../src/backends/webgpu/errors';
 import { createFallbackBackend } from '../../src/backends/webgpu/fallback';
 import { createBackend } from '../../src/backends/webgpu/select';
 import type { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend';
-import { firstBitDiff, gpuBackend, gpuEnv } from './gpu';
-import { tinyCheckpoint } from './tiny-checkpoint';
+import { firstBitDiff, gpuBackend, gpuEnv } from '../support/gpu';
+import { tinyCheckpoint } from '../support/tiny-checkpoint';
 
 const env = await gpuEnv();
 if (!env.adapter) console.warn(`WebGPU pipeline tests skipped: ${env.reason}`);

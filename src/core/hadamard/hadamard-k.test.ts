@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hadamardK, hadamardKConstruction } from './hadamard-k';
-import { isHadamard } from './test-util';
+import { isHadamard } from '../../../test/support/hadamard';
 
 describe('hadamardK', () => {
   it('covers the orders the pipeline needs', () => {

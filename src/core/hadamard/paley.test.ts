@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors';
 import { paleyI, paleyII } from './paley';
-import { isHadamard } from './test-util';
+import { isHadamard } from '../../../test/support/hadamard';
 
 describe('Paley I', () => {
   it('q = 3 gives the expected 4×4', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors';
 import { sylvester } from './sylvester';
-import { isHadamard } from './test-util';
+import { isHadamard } from '../../../test/support/hadamard';
 
 function popcount(x: number): number {
   let c = 0;

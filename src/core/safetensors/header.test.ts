@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors';
 import { parseSafetensorsHeader, readSafetensorsHeader } from './header';
-import { memorySource, rawSafetensors } from './test-helpers';
+import { memorySource, rawSafetensors } from '../../../test/support/memory';
 
 function parse(file: Uint8Array, name = 'model.safetensors') {
   const len = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));

@@ -3,7 +3,7 @@ import { InputError } from '../errors';
 import { encodeF32 } from './dtype';
 import { openSafetensorsModel } from './model';
 import { readTensorF32 } from './read-tensor';
-import { memoryModelSource, memorySink, rawSafetensors } from './test-helpers';
+import { memoryModelSource, memorySink, rawSafetensors } from '../../../test/support/memory';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from './writer';
 
 const specs: TensorSpec[] = [

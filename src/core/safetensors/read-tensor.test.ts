@@ -3,7 +3,7 @@ import { InputError } from '../errors';
 import { encodeF16, encodeF32 } from './dtype';
 import { readSafetensorsHeader } from './header';
 import { readTensorBytes, readTensorF32, readTensorRowsF32 } from './read-tensor';
-import { memorySink, memorySource, rawSafetensors } from './test-helpers';
+import { memorySink, memorySource, rawSafetensors } from '../../../test/support/memory';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from './writer';
 
 function bf16Bytes(values: number[]): Uint8Array {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from './writer';
-import { memorySink } from './test-helpers';
+import { memorySink } from '../../../test/support/memory';
 
 const te = new TextDecoder();
 

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startMockHub, type MockHub } from '../../../e2e/mock-hub/server';
+import { startMockHub, type MockHub } from '../../../test/support/mock-hub';
 import { CancelledError, InputError } from '../../core/errors';
 import { createHubSource, FileChangedError, type HubProgress } from './hub-source';
 

@@ -1,5 +1,9 @@
-// In-memory sources and sinks for tests only (the real ones live elsewhere).
-import type { BundleSink, ByteSource, FileWriter, ModelSource } from './types';
+// In-memory sources and the one memory sink, for tests only (the real ones live in src/).
+import { zipSync, type Zippable } from 'fflate';
+import type { BundleSink, ByteSource, FileWriter, ModelSource } from '../../src/core/safetensors/types';
+import { SinkState } from '../../src/sinks/common';
+import { checkSafetensorsFile } from '../../src/sinks/safetensors-check';
+import { ZIP_MTIME } from '../../src/sinks/zip-sink';
 
 export interface MemoryByteSource extends ByteSource {
   /** Every read made, as [offset, length], so tests can check only headers were read. */
@@ -47,44 +51,57 @@ export function memoryModelSource(files: Record<string, Uint8Array | string>, la
 }
 
 export interface MemorySink extends BundleSink {
-  /** Closed files' contents by path. */
+  /** Closed files' contents by path (emptied by abort()). */
   readonly files: Record<string, Uint8Array>;
   /** Every createFile call, in order, with the declared size. */
   readonly created: { path: string; size?: number }[];
   /** Largest single chunk passed to write (shows the writer does not batch tensors). */
   readonly maxChunk: () => number;
-  finalized: boolean;
-  aborted: boolean;
+  readonly state: 'open' | 'finalizing' | 'complete' | 'aborted';
+  readonly finalized: boolean;
+  readonly aborted: boolean;
+  /** The finished bundle as one zip (store mode unless a deflate level is given). */
+  toZip(level?: number): Uint8Array;
 }
 
+/**
+ * The one in-memory BundleSink for tests: keeps finished files, refuses double creates/closes and
+ * size mismatches, and verifies every safetensors file on finalize like the real sinks do.
+ */
 export function memorySink(label = 'memory-sink'): MemorySink {
+  const st = new SinkState(label);
   const files: Record<string, Uint8Array> = {};
   const created: { path: string; size?: number }[] = [];
   let maxChunk = 0;
-  const sink: MemorySink = {
+  return {
     label,
     files,
     created,
     maxChunk: () => maxChunk,
-    finalized: false,
-    aborted: false,
+    get state() { return st.state; },
+    get finalized() { return st.state === 'complete'; },
+    get aborted() { return st.state === 'aborted'; },
     async createFile(path: string, size?: number): Promise<FileWriter> {
       if (path in files || created.some((c) => c.path === path)) throw new Error(`memorySink: ${path} created twice`);
+      st.begin(path);
       created.push({ path, size });
       const chunks: Uint8Array[] = [];
+      let n = 0;
       let closed = false;
       return {
         async write(chunk: Uint8Array) {
           if (closed) throw new Error(`memorySink: write to closed ${path}`);
+          st.assertOpen();
           maxChunk = Math.max(maxChunk, chunk.length);
+          // Copy: callers may reuse their buffer after the write resolves.
           chunks.push(chunk.slice());
+          n += chunk.length;
         },
         async close() {
           if (closed) throw new Error(`memorySink: ${path} closed twice`);
           closed = true;
-          const total = chunks.reduce((a, c) => a + c.length, 0);
-          if (size !== undefined && total !== size) throw new Error(`memorySink: ${path} declared ${size} bytes, got ${total}`);
-          const out = new Uint8Array(total);
+          st.end(path, n, size);
+          const out = new Uint8Array(n);
           let o = 0;
           for (const c of chunks) {
             out.set(c, o);
@@ -95,13 +112,23 @@ export function memorySink(label = 'memory-sink'): MemorySink {
       };
     },
     async finalize() {
-      sink.finalized = true;
+      st.startFinalize();
+      for (const [p, d] of Object.entries(files)) {
+        if (p.endsWith('.safetensors')) await checkSafetensorsFile(p, d.length, async (o, l) => d.subarray(o, o + l));
+      }
+      st.state = 'complete';
     },
     async abort() {
-      sink.aborted = true;
+      st.state = 'aborted';
+      for (const p of Object.keys(files)) delete files[p];
+    },
+    toZip(level = 0) {
+      if (st.state !== 'complete') throw new Error(`${label}: bundle is not complete (${st.state})`);
+      const z: Zippable = {};
+      for (const p of Object.keys(files).sort()) z[p] = [files[p], { level: level as 0, mtime: ZIP_MTIME }];
+      return zipSync(z);
     },
   };
-  return sink;
 }
 
 /**

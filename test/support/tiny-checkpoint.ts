@@ -1,7 +1,7 @@
 // A small random Qwen2 checkpoint (BF16, tied embeddings, LLM-like outliers) held in memory, for
 // whole-pipeline parity tests: hidden 112 = 28·4 (full rotation uses H_28 ⊗ H_4), 7 heads of 16,
 // 1 KV head. Made by the project's one generator (src/demo/tiny-qwen2.ts).
-import { memoryModelSource, type MemoryModelSource } from '../../src/core/safetensors/test-helpers';
+import { memoryModelSource, type MemoryModelSource } from './memory';
 import { makeTinyQwen2, tinyQwen2Files } from '../../src/demo/tiny-qwen2';
 
 export async function tinyCheckpoint(seed = 1): Promise<MemoryModelSource> {

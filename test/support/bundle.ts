@@ -1,17 +1,17 @@
 /** Test helpers shared by the pipeline/bundle tests: fixture access, running the pipeline in memory, loading weights. */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CpuBackend } from '../src/backends/cpu/cpu-backend';
-import type { Backend } from '../src/backends/types';
-import { runPipeline, type PipelineResult } from '../src/core/pipeline/run';
-import { parseSettings, type QuantSettings } from '../src/core/settings';
-import { loadModelWeights } from './helpers/load-weights';
-import { memoryModelSource, memorySink } from '../src/core/safetensors/test-helpers';
-import type { WeightSource } from '../src/eval/forward-cpu';
-import { makeTinyQwen2, tinyQwen2Files, type TinyQwen2Options } from '../src/demo/tiny-qwen2';
-import type { Dtype } from '../src/core/safetensors/types';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend';
+import type { Backend } from '../../src/backends/types';
+import { runPipeline, type PipelineResult } from '../../src/core/pipeline/run';
+import { parseSettings, type QuantSettings } from '../../src/core/settings';
+import { loadModelWeights } from './load-weights';
+import { memoryModelSource, memorySink } from './memory';
+import type { WeightSource } from '../../src/eval/forward-cpu';
+import { makeTinyQwen2, tinyQwen2Files, type TinyQwen2Options } from '../../src/demo/tiny-qwen2';
+import type { Dtype } from '../../src/core/safetensors/types';
 
-export { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAS_FIXTURE as HAVE_FIXTURE } from './helpers/fixture';
+export { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAS_FIXTURE as HAVE_FIXTURE } from './fixture';
 
 /** Every regular file of a folder, as bytes (small test models only). */
 export function readFolder(dir: string): Record<string, Uint8Array> {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockHub, type MockHub } from '../../../e2e/mock-hub/server';
+import { startMockHub, type MockHub } from './mock-hub';
 
 let hub: MockHub;
 let dir: string;
