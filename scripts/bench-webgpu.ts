@@ -12,7 +12,7 @@
  * each primitive must move at least once (reads + writes of f32 data).
  */
 import { CpuBackend } from '../src/backends/cpu/cpu-backend';
-import type { Backend, Mat, RotationSpec } from '../src/backends/types';
+import type { Backend, Mat, RotationSpec } from '../src/core/ports';
 import { headRotation, residualRotation } from '../src/core/hadamard/rotation';
 import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../src/core/quant/scales';
 import { createWebGpuBackend, type WebGpuBackend } from '../src/backends/webgpu/webgpu-backend';

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Backend, Mat } from '../src/backends/types';
+import type { Backend, Mat } from '../src/core/ports';
 import { runPipeline } from '../src/core/pipeline/run';
 import { parseSettings } from '../src/core/settings';
 import { residualRotation } from '../src/core/hadamard/rotation';

@@ -1,5 +1,5 @@
 import { CpuBackend } from '../backends/cpu/cpu-backend';
-import type { Backend } from '../backends/types';
+import type { Backend } from '../core/ports';
 import { InputError } from '../core/errors';
 
 /** `--backend cpu|webgpu`; WebGPU in Node is Dawn (npm `webgpu`). */

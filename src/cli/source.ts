@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { InputError } from '../core/errors';
 import type { RunTarget } from '../core/link';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import { createNodeFsSource } from '../sources/node-fs-source-node';
 import { createHubSource } from '../sources/hub/hub-source';
 

@@ -4,7 +4,7 @@
  * the whole file fetched once and sliced, which is fine for files this small.
  */
 import { CancelledError, InputError } from '../core/errors';
-import type { ByteSource, ModelSource } from '../core/safetensors/types';
+import type { ByteSource, ModelSource } from '../core/ports';
 import type { DemoModel } from './catalog';
 
 export function createStaticSource(baseUrl: string, model: DemoModel, fetchFn: typeof fetch = globalThis.fetch.bind(globalThis)): ModelSource {

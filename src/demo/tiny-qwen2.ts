@@ -6,7 +6,8 @@
  */
 import { encodeF16, encodeF32 } from '../core/safetensors/dtype';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from '../core/safetensors/writer';
-import type { BundleSink, Dtype, FileWriter } from '../core/safetensors/types';
+import type { Dtype } from '../core/safetensors/types';
+import type { BundleSink, FileWriter } from '../core/ports';
 
 export interface TinyQwen2Options {
   hidden: number;

@@ -7,7 +7,7 @@
  */
 import { isGpuUnavailable } from '../backends/webgpu/errors';
 import { CancelledError, InputError, throwIfAborted } from '../core/errors';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import { createQwen2Cpu } from './forward-cpu';
 import { createQwen2WebGpu, type Qwen2WebGpu } from './forward-webgpu';
 import { requestBrowserGpuDevice, type EvalGpu } from './gpu-device';

@@ -7,7 +7,7 @@
 import { InputError, throwIfAborted } from '../core/errors';
 import { openSafetensorsModel, type SafetensorsModel } from '../core/safetensors/model';
 import { readTensorF32 } from '../core/safetensors/read-tensor';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import type { WeightSource } from './forward-cpu';
 import type { AsyncWeightSource } from './forward-webgpu';
 import { dimsFromConfig, type Qwen2Dims } from './qwen2-config';

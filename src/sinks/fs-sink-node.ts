@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { BundleSink, FileWriter } from '../core/safetensors/types';
+import type { BundleSink, FileWriter } from '../core/ports';
 import { MANIFEST_FILE, randomSuffix, SinkState } from './common';
 import { formatSha256Manifest } from './sha256';
 import { checkSafetensorsFile } from './safetensors-check';

@@ -8,7 +8,7 @@
  * copied where files cannot move either) into `<name>`, and a `COMPLETE` marker is written
  * last: a `<name>` folder without COMPLETE is an interrupted bundle, never a finished one.
  */
-import type { BundleSink, FileWriter } from '../core/safetensors/types';
+import type { BundleSink, FileWriter } from '../core/ports';
 import { MANIFEST_FILE, randomSuffix, SinkState } from './common';
 import { checkSafetensorsFile } from './safetensors-check';
 import { formatSha256Manifest, Sha256 } from './sha256';

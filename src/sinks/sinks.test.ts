@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BundleSink } from '../core/safetensors/types';
+import type { BundleSink } from '../core/ports';
 import { fakeRoot, FakeDir } from '../../test/support/fake-fs-handle';
 import { createFsSink } from './fs-sink-node';
 import { COMPLETE_MARKER, createDirectorySink, createOpfsSink } from './handle-sink';

@@ -4,7 +4,7 @@
  * under 4 GiB; larger bundles need a folder sink (fs / File System Access / OPFS).
  */
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
-import type { BundleSink, FileWriter } from '../core/safetensors/types';
+import type { BundleSink, FileWriter } from '../core/ports';
 import { SinkState } from './common';
 
 /** A fixed local-time date so the same bundle gives the same zip bytes in any time zone. */

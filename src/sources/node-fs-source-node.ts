@@ -2,7 +2,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { CancelledError, InputError } from '../core/errors';
-import type { ByteSource, ModelSource } from '../core/safetensors/types';
+import type { ByteSource, ModelSource } from '../core/ports';
 import { checkRange } from './util';
 
 export interface NodeFsModelSource extends ModelSource {

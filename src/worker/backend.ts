@@ -1,5 +1,5 @@
 /** Where the worker's math runs: WebGPU when asked and available, else the CPU backend (with a notice). */
-import type { Backend } from '../backends/types';
+import type { Backend } from '../core/ports';
 import { createBackend } from '../backends/webgpu/select';
 import type { BackendChoice } from './protocol';
 

@@ -4,7 +4,7 @@
  * scheme, clip and seed. Uses the pipeline's own pieces (plan, rotations, scales, backend), so
  * the "full" (or chosen block) row equals what the run reports for that tensor.
  */
-import type { Backend, Mat, RotationSpec } from '../backends/types';
+import type { Backend, Mat, RotationSpec } from '../core/ports';
 import { InputError, throwIfAborted } from '../core/errors';
 import { factorHadamardSize } from '../core/hadamard/factor';
 import { headRotation, residualRotation } from '../core/hadamard/rotation';
@@ -13,7 +13,7 @@ import { buildPlan, type PlanItem } from '../core/qwen2/plan';
 import { errorStatsFromRows } from '../core/quant/metrics';
 import { chooseScales, gridFor } from '../core/quant/scales';
 import { decodeToF32 } from '../core/safetensors/dtype';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import { readTensorBytes } from '../core/safetensors/read-tensor';
 import { BLOCK_SIZES, type QuantSettings } from '../core/settings';
 import type { BlockComparison, CompareRow } from './protocol';

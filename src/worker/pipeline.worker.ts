@@ -6,14 +6,14 @@
  */
 import * as Comlink from 'comlink';
 import { unzipSync } from 'fflate';
-import type { Backend } from '../backends/types';
+import type { Backend } from '../core/ports';
 import { CancelledError, InputError } from '../core/errors';
 import { factorHadamardSize } from '../core/hadamard/factor';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
 import { PASS_THROUGH_FILES, prepareRun, DEFAULT_MAX_SHARD_BYTES } from '../core/pipeline/run';
 import type { QuantSettings } from '../core/settings';
-import type { BundleSink } from '../core/safetensors/types';
+import type { BundleSink } from '../core/ports';
 import { planSafetensorsShards } from '../core/safetensors/writer';
 import { COMPLETE_MARKER, createDirectorySink, createOpfsSink } from '../sinks/handle-sink';
 import { createZipSink } from '../sinks/zip-sink';

@@ -5,7 +5,7 @@
  * keeping manifest.sha256 in step.
  */
 import { CancelledError, InputError } from '../core/errors';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import { createStaticSource } from '../demo/static-source';
 import { calibrationText, checkIds, checkSeqlen, describeCalibration } from '../eval/calibration';
 import { updateCardQuality, updateManifestLine } from '../eval/card-update';

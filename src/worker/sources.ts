@@ -1,6 +1,6 @@
 /** Opens the ModelSource a SourceSpec describes, inside the worker. */
 import { InputError } from '../core/errors';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import { createFilesSource } from '../sources/files/files-source';
 import { createHubSource, type HubModelSource, type HubProgress } from '../sources/hub/hub-source';
 import { createStaticSource } from '../demo/static-source';

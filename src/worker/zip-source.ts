@@ -5,7 +5,7 @@
  * update copies every entry but README.md/manifest.sha256 into a new zip the same way.
  */
 import { InputError } from '../core/errors';
-import type { ByteSource, ModelSource } from '../core/safetensors/types';
+import type { ByteSource, ModelSource } from '../core/ports';
 import { createZipSink } from '../sinks/zip-sink';
 import { Spool } from './spool';
 

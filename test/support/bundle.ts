@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend';
-import type { Backend } from '../../src/backends/types';
+import type { Backend } from '../../src/core/ports';
 import { runPipeline, type PipelineResult } from '../../src/core/pipeline/run';
 import { parseSettings, type QuantSettings } from '../../src/core/settings';
 import { loadModelWeights } from './load-weights';

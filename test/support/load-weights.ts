@@ -2,7 +2,7 @@
 // For tiny test models only; it goes through the project's own source and reader.
 import { openSafetensorsModel } from '../../src/core/safetensors/model';
 import { readTensorF32 } from '../../src/core/safetensors/read-tensor';
-import type { ModelSource } from '../../src/core/safetensors/types';
+import type { ModelSource } from '../../src/core/ports';
 import { createNodeFsSource } from '../../src/sources/node-fs-source-node';
 
 /** All tensors of a (possibly sharded) safetensors model, decoded to f32. */

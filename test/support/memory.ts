@@ -1,6 +1,6 @@
 // In-memory sources and the one memory sink, for tests only (the real ones live in src/).
 import { zipSync, type Zippable } from 'fflate';
-import type { BundleSink, ByteSource, FileWriter, ModelSource } from '../../src/core/safetensors/types';
+import type { BundleSink, ByteSource, FileWriter, ModelSource } from '../../src/core/ports';
 import { SinkState } from '../../src/sinks/common';
 import { checkSafetensorsFile } from '../../src/sinks/safetensors-check';
 import { ZIP_MTIME } from '../../src/sinks/zip-sink';

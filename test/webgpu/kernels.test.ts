@@ -1,7 +1,7 @@
 // Every WebGPU kernel against the CPU oracle, bit for bit, on awkward shapes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend';
-import type { Backend, Mat, RotationSpec } from '../../src/backends/types';
+import type { Backend, Mat, RotationSpec } from '../../src/core/ports';
 import { headRotation, makeRotationSpec, residualRotation } from '../../src/core/hadamard/rotation';
 import { randomSigns } from '../../src/core/hadamard/signs';
 import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../../src/core/quant/scales';

@@ -3,7 +3,7 @@
 // must still give the CPU's bytes.
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend';
-import type { Backend } from '../../src/backends/types';
+import type { Backend } from '../../src/core/ports';
 import { runPipeline } from '../../src/core/pipeline/run';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../../src/core/settings';
 import { memorySink } from '../support/memory';

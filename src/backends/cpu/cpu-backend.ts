@@ -1,4 +1,4 @@
-import type { Backend, Mat, RotationSpec } from '../types';
+import type { Backend, Mat, RotationSpec } from '../../core/ports';
 import type { Dtype } from '../../core/safetensors/types';
 import { decodeToF32, encodeF16 } from '../../core/safetensors/dtype';
 import { rotateColumnsF32, rotateRowsF32 } from '../../core/hadamard/rotation';

@@ -1,7 +1,7 @@
 /**
  * The CPU implementation of every per-tensor kernel. This is the fallback backend and the
  * oracle the WGSL kernels are tested against: each function follows the f32 operation order
- * documented on the Backend interface (src/backends/types.ts) to the letter. Float32Array
+ * documented on the Backend interface (src/core/ports.ts) to the letter. Float32Array
  * storage and Math.fround make every intermediate an f32; f64 arithmetic on two f32 operands
  * followed by fround is the correctly rounded f32 result for + − × ÷.
  */

@@ -1,4 +1,4 @@
-import type { Backend, Mat, RotationSpec } from '../types';
+import type { Backend, Mat, RotationSpec } from '../../core/ports';
 import type { Dtype } from '../../core/safetensors/types';
 import { isGpuUnavailable } from './errors';
 

@@ -2,7 +2,7 @@
  * Node CLI entry: a WebGPU backend on Dawn (npm `webgpu`, adapter per QUAROT_WEBGPU_BACKEND),
  * falling back to the CPU with a notice when no adapter exists or the device fails mid-run.
  */
-import type { Backend } from '../types';
+import type { Backend } from '../../core/ports';
 import { CpuBackend } from '../cpu/cpu-backend';
 import { createBackend } from './select';
 import { requestNodeAdapter } from './node-gpu-node';

@@ -1,4 +1,4 @@
-import type { Backend } from '../types';
+import type { Backend } from '../../core/ports';
 import { CpuBackend } from '../cpu/cpu-backend';
 import { GpuUnavailableError, isGpuUnavailable } from './errors';
 import { createFallbackBackend } from './fallback';

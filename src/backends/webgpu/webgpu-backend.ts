@@ -1,11 +1,11 @@
-import type { Backend, Mat, RotationSpec } from '../types';
+import type { Backend, Mat, RotationSpec } from '../../core/ports';
 import { DTYPE_BYTES, type Dtype } from '../../core/safetensors/types';
 import { GpuUnavailableError, isGpuUnavailable } from './errors';
 import { shaderSource, type ShaderName } from './shaders';
 
 /*
  * WebGPU implementation of the Backend primitives. Every kernel follows the canonical f32
- * operation order of src/backends/types.ts so results are bit-identical to the CPU oracle
+ * operation order of src/core/ports.ts so results are bit-identical to the CPU oracle
  * (src/backends/cpu). Design:
  *  - a Mat is a list of row tiles, each its own storage buffer no larger than the binding limit
  *    (maxStorageBufferBindingSize, maxBufferSize, or the `maxTileBytes` test option);

@@ -1,4 +1,4 @@
-import type { RotationSpec } from '../../backends/types';
+import type { RotationSpec } from '../ports';
 import { InputError } from '../errors';
 import { hadamardK } from './hadamard-k';
 import { sylvester } from './sylvester';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RotationSpec } from '../../backends/types';
+import type { RotationSpec } from '../ports';
 import { InputError } from '../errors';
 import { denseRotationMatrix, denseTransform } from './dense';
 import {
@@ -31,7 +31,7 @@ function randomData(n: number, seed: number): Float32Array {
 }
 
 /**
- * Straight transcription of the canonical order in src/backends/types.ts: radix-2 butterflies,
+ * Straight transcription of the canonical order in src/core/ports.ts: radix-2 butterflies,
  * then per (segment, b, a) a sequential f32 sum over a' — no shared code with rotation.ts.
  */
 function naiveTransform(v: Float32Array, spec: RotationSpec): Float32Array {

@@ -1,4 +1,4 @@
-import type { RotationSpec } from '../../backends/types';
+import type { RotationSpec } from '../ports';
 import { InputError } from '../errors';
 import { factorHadamardSize } from './factor';
 import { hadamardK } from './hadamard-k';
@@ -8,7 +8,7 @@ export type { RotationSpec };
 
 /*
  * CPU reference of the transform T(v) = Ĥᵀ·(s ⊙ v), per segment, in the canonical f32 operation
- * order of src/backends/types.ts. Storage is always Float32Array, so every stored intermediate is
+ * order of src/core/ports.ts. Storage is always Float32Array, so every stored intermediate is
  * rounded to f32; JS evaluates one +, −, × of two f32 values in f64, and rounding that to f32 gives
  * the correctly rounded f32 result (53 ≥ 2·24 + 2), so this is exact IEEE f32 arithmetic. Values
  * kept in locals are passed through Math.fround for the same reason.

@@ -1,4 +1,4 @@
-import type { BundleSink } from '../safetensors/types';
+import type { BundleSink } from '../ports';
 import { runPipeline, type PipelineOptions, type PipelineResult } from './run';
 
 /**

@@ -1,4 +1,4 @@
-import type { Backend, Mat, RotationSpec } from '../../backends/types';
+import type { Backend, Mat, RotationSpec } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
 import { residualRotation, headRotation } from '../hadamard/rotation';
 import { factorHadamardSize } from '../hadamard/factor';
@@ -11,7 +11,7 @@ import { decodeToF32, encodeF16, encodeF32 } from '../safetensors/dtype';
 import { openSafetensorsModel, type SafetensorsModel } from '../safetensors/model';
 import { readTensorBytes } from '../safetensors/read-tensor';
 import { planSafetensorsShards, SafetensorsStreamWriter } from '../safetensors/writer';
-import type { BundleSink, ModelSource } from '../safetensors/types';
+import type { BundleSink, ModelSource } from '../ports';
 import { bundleConfigJson } from '../bundle/config-json';
 import { quantizationConfigJson } from '../bundle/quantization-config';
 import { modelCard } from '../bundle/model-card';

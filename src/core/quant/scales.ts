@@ -1,4 +1,4 @@
-import type { Backend, Mat } from '../../backends/types';
+import type { Backend, Mat } from '../ports';
 import type { Bits, Clip, Scheme } from '../settings';
 import { roundToF16 } from '../safetensors/dtype';
 

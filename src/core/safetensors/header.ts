@@ -1,5 +1,6 @@
 import { InputError, throwIfAborted } from '../errors';
-import { DTYPE_BYTES, type ByteSource, type Dtype, type SafetensorsHeader, type TensorInfo } from './types';
+import { DTYPE_BYTES, type Dtype, type SafetensorsHeader, type TensorInfo } from './types';
+import { type ByteSource } from '../ports';
 
 /** Real headers are tens of KB; anything this big is corrupt or hostile, so refuse before reading it. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;

@@ -1,6 +1,7 @@
 import { InputError, throwIfAborted } from '../errors';
 import { readSafetensorsHeader } from './header';
-import type { ByteSource, ModelSource, SafetensorsHeader, TensorInfo } from './types';
+import type { SafetensorsHeader, TensorInfo } from './types';
+import type { ByteSource, ModelSource } from '../ports';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';

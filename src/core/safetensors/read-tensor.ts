@@ -1,6 +1,7 @@
 import { InputError, throwIfAborted } from '../errors';
 import { decodeToF32 } from './dtype';
-import { DTYPE_BYTES, type ByteSource, type TensorInfo } from './types';
+import { DTYPE_BYTES, type TensorInfo } from './types';
+import { type ByteSource } from '../ports';
 
 async function readRange(src: ByteSource, info: TensorInfo, begin: number, end: number, signal?: AbortSignal): Promise<Uint8Array> {
   throwIfAborted(signal);

@@ -1,5 +1,6 @@
 import { INDEX_FILE } from './model';
-import { DTYPE_BYTES, type BundleSink, type Dtype, type FileWriter } from './types';
+import { DTYPE_BYTES, type Dtype } from './types';
+import { type BundleSink, type FileWriter } from '../ports';
 
 export interface TensorSpec {
   name: string;

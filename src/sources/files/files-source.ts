@@ -3,7 +3,7 @@
  * Reads are `File.slice(...).arrayBuffer()`, so nothing is loaded whole.
  */
 import { CancelledError, InputError } from '../../core/errors';
-import type { ByteSource, ModelSource } from '../../core/safetensors/types';
+import type { ByteSource, ModelSource } from '../../core/ports';
 import { checkRange } from '../util';
 import { validateModelFileSet, type ModelFileSetReport } from '../validate';
 

@@ -6,7 +6,7 @@
  */
 import { fileDownloadInfo, HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { CancelledError, InputError } from '../../core/errors';
-import type { ByteSource, ModelSource } from '../../core/safetensors/types';
+import type { ByteSource, ModelSource } from '../../core/ports';
 import { anySignal, checkRange, raceAbort, sleep } from '../util';
 import { assertModelFileSet, checkQwen2ConfigText } from '../validate';
 import { FileChangedError, HubNetworkError, hubStatusError, isRetryableStatus, type HubErrorContext } from './errors';

@@ -1,4 +1,10 @@
-import type { Dtype } from '../core/safetensors/types';
+/**
+ * The core's ports: what the pipeline needs from the outside (a compute backend, a model source,
+ * a bundle sink). Backends, sources and sinks implement these; src/core imports nothing above it.
+ */
+import type { Dtype } from './safetensors/types';
+
+// ── compute ──────────────────────────────────────────────────────────────────────────────────
 
 /**
  * An opaque matrix living on a backend (a Float32Array on the CPU, a GPUBuffer on WebGPU).
@@ -97,4 +103,50 @@ export interface Backend {
   read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array>;
   release(m: Mat): void;
   dispose(): Promise<void>;
+}
+
+// ── input and output ─────────────────────────────────────────────────────────────────────────
+
+/**
+ * Random-access bytes: a local file, a `File`, an HTTP resource read with range requests.
+ * `read` returns exactly `length` bytes or throws.
+ */
+export interface ByteSource {
+  readonly name: string;
+  readonly size: number;
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
+/** Where a model's files come from (a folder, dropped files, a Hub repo). */
+export interface ModelSource {
+  /** Human label: a path, "dropped files", or "org/repo@sha". */
+  readonly label: string;
+  /** Hub repo id and resolved commit sha, when the source is the Hub. */
+  readonly repo?: string;
+  readonly revision?: string;
+  /** Relative paths of every file the source has (e.g. "config.json", "model.safetensors"). */
+  listFiles(): Promise<string[]>;
+  open(path: string): Promise<ByteSource>;
+  /**
+   * Optional read-ahead hint (the Hub source coalesces these into few large range requests):
+   * the byte ranges of `path` the pipeline is going to read, in the order it will read them.
+   */
+  prefetch?(path: string, ranges: { offset: number; length: number }[]): Promise<void>;
+}
+
+/** One output file being written sequentially. */
+export interface FileWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where a bundle goes (a folder on disk, a zip stream, OPFS, memory). */
+export interface BundleSink {
+  readonly label: string;
+  /** Open `path` (relative to the bundle root) for sequential writing; `size` is the final size when known. */
+  createFile(path: string, size?: number): Promise<FileWriter>;
+  /** Everything written: verify and make the bundle visible as complete. */
+  finalize(): Promise<void>;
+  /** Failure or cancellation: remove/invalidate whatever was written so nothing looks complete. */
+  abort(reason?: unknown): Promise<void>;
 }
