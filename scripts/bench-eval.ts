@@ -20,7 +20,7 @@ import { createQwen2WebGpu } from '../src/eval/forward-webgpu';
 import type { EvalGpu } from '../src/eval/gpu-device';
 import { loadAllWeights, mapWeights, openEvalModel } from '../src/eval/load-model';
 import { evaluate } from '../src/eval/perplexity';
-import { dimsFromConfig, type Qwen2Dims } from '../src/eval/qwen2-config';
+import { dimsFromConfig, type Qwen2Dims } from '../src/core/qwen2/config';
 import { createNodeFsSource } from '../src/sources/node-fs-source-node';
 import { makeTinyQwen2, tinyWeights } from '../test/support/tiny-qwen2';
 

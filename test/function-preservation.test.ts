@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
-import { dimsFromConfig } from '../src/eval/qwen2-config';
+import { dimsFromConfig } from '../src/core/qwen2/config';
 import { argmax } from '../src/eval/perplexity';
 import { makeTinyQwen2, writeTinyQwen2, type TinyQwen2Options } from './support/tiny-qwen2';
 import { loadWeights, readFolder, relRms, runInMemory, weightSource } from './support/bundle';

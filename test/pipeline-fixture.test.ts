@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
-import { dimsFromConfig } from '../src/eval/qwen2-config';
+import { dimsFromConfig } from '../src/core/qwen2/config';
 import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, loadWeights, readFolder, relRms, runInMemory, weightSource } from './support/bundle';
 
 const ids = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426];

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
-import { dimsFromConfig } from '../src/eval/qwen2-config';
+import { dimsFromConfig } from '../src/core/qwen2/config';
 import { evaluate } from '../src/eval/perplexity';
 import { makeTinyQwen2, tinyWeights } from './support/tiny-qwen2';
 import { loadWeights, runInMemory, tinyModelFiles, weightSource } from './support/bundle';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { roundToF16 } from '../src/core/safetensors/dtype';
 import { createQwen2Cpu } from '../src/eval/forward-cpu';
-import { dimsFromConfig } from '../src/eval/qwen2-config';
+import { dimsFromConfig } from '../src/core/qwen2/config';
 import { encodeBF16, gaussian, loadSafetensorsWeights, makeTinyQwen2, mulberry32, tinyWeights, writeTinyQwen2 } from './support/tiny-qwen2';
 
 const base = { hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 100, tie: false, seed: 1 };

@@ -6,7 +6,7 @@ import { FIXTURE_DIR, HAS_FIXTURE, fixtureSuite, fixtureJson } from '../../test/
 import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights, writeTinyQwen2 } from '../../test/support/tiny-qwen2';
 import { createQwen2Cpu, type Qwen2Cpu } from './forward-cpu';
 import { greedy } from './perplexity';
-import { dimsFromConfig } from './qwen2-config';
+import { dimsFromConfig } from '../core/qwen2/config';
 
 interface Reference {
   greedy_from_bos_ids: number[];

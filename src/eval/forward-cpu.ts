@@ -6,7 +6,7 @@
  * dot products, norms and softmax accumulate in f64 (JS numbers) so the result is at least as
  * accurate as an f32 implementation.
  */
-import type { Qwen2Dims } from './qwen2-config';
+import type { Qwen2Dims } from '../core/qwen2/config';
 
 /** Tensors by their HF name, f32, row-major; linear weights are `[out, in]`. */
 export interface WeightSource {

@@ -11,7 +11,7 @@
  */
 import { GpuUnavailableError } from '../backends/webgpu/errors';
 import { forwardShader, type ForwardShaderName } from './forward-shaders';
-import type { Qwen2Dims } from './qwen2-config';
+import type { Qwen2Dims } from '../core/qwen2/config';
 
 /** Tensors by HF name, f32; may load lazily (a streamed model re-reads a layer per forward). */
 export interface AsyncWeightSource {

@@ -10,7 +10,7 @@ import { readTensorF32 } from '../core/safetensors/read-tensor';
 import type { ModelSource } from '../core/ports';
 import type { WeightSource } from './forward-cpu';
 import type { AsyncWeightSource } from './forward-webgpu';
-import { dimsFromConfig, type Qwen2Dims } from './qwen2-config';
+import { dimsFromConfig, type Qwen2Dims } from '../core/qwen2/config';
 
 /** Keys the SP format adds beside each projection; the forward pass does not read them. */
 const SP_EXTRA = /\.(input_scales|output_scales|codebook)$/;

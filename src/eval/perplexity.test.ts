@@ -3,7 +3,7 @@ import { FIXTURE_DIR, HAS_FIXTURE, fixtureSuite, fixtureJson } from '../../test/
 import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights } from '../../test/support/tiny-qwen2';
 import { createQwen2Cpu, type CausalLM } from './forward-cpu';
 import { argmax, evaluate, greedy, windows } from './perplexity';
-import { dimsFromConfig } from './qwen2-config';
+import { dimsFromConfig } from '../core/qwen2/config';
 
 /** A stateless toy model: the logits at each position are a fixed function of that position's id. */
 function tableModel(V: number, row: (id: number) => number[]): CausalLM {

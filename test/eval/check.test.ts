@@ -11,7 +11,7 @@ import { qualityFigures, runQualityCheck, type QualityProgress } from '../../src
 import { createQwen2Cpu, type Qwen2Cpu } from '../../src/eval/forward-cpu';
 import { createNodeGpuDevice } from '../../src/eval/gpu-device-node';
 import { evaluate, greedy, type EvalResult } from '../../src/eval/perplexity';
-import { dimsFromConfig } from '../../src/eval/qwen2-config';
+import { dimsFromConfig } from '../../src/core/qwen2/config';
 import { loadTokenizer } from '../../src/eval/tokenizer';
 import { loadWeights, readFolder, runInMemory, weightSource } from '../support/bundle';
 import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../support/fixture';

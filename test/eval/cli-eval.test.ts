@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQwen2Cpu } from '../../src/eval/forward-cpu';
 import { evaluate } from '../../src/eval/perplexity';
-import { dimsFromConfig } from '../../src/eval/qwen2-config';
+import { dimsFromConfig } from '../../src/core/qwen2/config';
 import { loadWeights, readFolder, runInMemory, weightSource } from '../support/bundle';
 import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite } from '../support/fixture';
 

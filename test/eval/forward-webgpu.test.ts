@@ -8,7 +8,7 @@ import { createQwen2Cpu } from '../../src/eval/forward-cpu';
 import { createQwen2WebGpu } from '../../src/eval/forward-webgpu';
 import { createNodeGpuDevice } from '../../src/eval/gpu-device-node';
 import type { EvalGpu } from '../../src/eval/gpu-device';
-import { dimsFromConfig } from '../../src/eval/qwen2-config';
+import { dimsFromConfig } from '../../src/core/qwen2/config';
 import { greedy, greedyAsync, maxRelError } from '../../src/eval/perplexity';
 import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite } from '../support/fixture';
 import { loadSafetensorsWeights, makeTinyQwen2, tinyWeights } from '../support/tiny-qwen2';
