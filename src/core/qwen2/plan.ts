@@ -1,14 +1,31 @@
 import { InputError } from '../errors';
-import type { QuantSettings } from '../settings';
-import type { Dtype, TensorInfo } from '../safetensors/types';
+import type { Clip, QuantSettings, Scheme } from '../settings';
+import type { TensorInfo } from '../safetensors/types';
 import type { TensorSpec } from '../safetensors/writer';
 import type { Qwen2Config } from './config';
+import {
+  EMBEDDING, FINAL_NORM, LM_HEAD, PROJECTION_INFO, layerNormName, projectionName, qwen2Tensors,
+  type ProjName,
+} from './tensors';
 
-export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type ProjName = (typeof PROJECTIONS)[number];
+export { PROJECTIONS, type ProjName } from './tensors';
 
 /** Which rotation a transform uses: the d-wide residual Q, or the per-head R2 (D-wide segments). */
 export type RotationKind = 'residual' | 'head';
+
+/**
+ * How one tensor is quantized. Each plan item carries its own, so mixed precision (or a method per
+ * tensor) is a change to the plan alone.
+ */
+export interface QuantChoice {
+  bits: 4 | 8;
+  scheme: Scheme;
+  clip: Clip;
+  /** Round-to-nearest, or GPTQ with calibration Hessians. */
+  method: 'rtn' | 'gptq';
+  /** The SP `.codebook`: the integer grid, or entries fitted to the tensor. */
+  codebook: 'uniform' | 'learned';
+}
 
 /** One unit of streaming work: a source tensor (plus its bias) and everything done to it. */
 export interface PlanItem {
@@ -31,7 +48,8 @@ export interface PlanItem {
   rotateCols: RotationKind | null;
   /** v_proj's bias gets (I ⊗ R2ᵀ)·b. */
   rotateBias: RotationKind | null;
-  quantize: boolean;
+  /** How it is quantized; null = written in the output dtype as it is. */
+  quant: QuantChoice | null;
   /** A norm whose γ was fused away: written as ones. */
   writeOnes: boolean;
   /** The output tensors this item writes, in file order. */
@@ -49,9 +67,18 @@ export interface QuantPlan {
 
 type SourceTensor = { file: string; info: TensorInfo };
 
+/** Per-tensor choice hook: given the default choice for an item, return the one to use (or null to keep it unquantized). */
+export type ChooseQuant = (item: Readonly<PlanItem>, defaultChoice: QuantChoice) => QuantChoice | null;
+
 /** A tied model's LM head is derived from the embedding already in memory, not read from the source. */
 export function isDerivedHead(it: PlanItem): boolean {
-  return it.kind === 'lm_head' && it.source !== 'lm_head.weight';
+  return it.kind === 'lm_head' && it.source !== LM_HEAD;
+}
+
+/** The quantization choice every item gets from run-wide settings. */
+export function defaultQuantChoice(settings: QuantSettings): QuantChoice | null {
+  if (settings.bits === 16) return null;
+  return { bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: 'rtn', codebook: 'uniform' };
 }
 
 const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
@@ -62,36 +89,19 @@ const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
  * range reads move forward through each shard; a tied LM head follows the embedding it is
  * derived from.
  */
-export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Map<string, SourceTensor>): QuantPlan {
-  const { hidden: d, intermediate: F, heads: H, kvHeads: KV, headDim: D, vocab: V, layers } = cfg;
+export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Map<string, SourceTensor>, choose?: ChooseQuant): QuantPlan {
+  const { hidden: d, vocab: V } = cfg;
   const rotated = settings.rotation !== 'none';
-  const quantizing = settings.bits !== 16;
+  const runChoice = defaultQuantChoice(settings);
   const outputDtype: 'F16' | 'F32' = settings.dtype === 'f32' ? 'F32' : 'F16';
 
   // Every tensor Qwen2ForCausalLM has, with its shape.
-  const expected = new Map<string, number[]>();
-  expected.set('model.embed_tokens.weight', [V, d]);
-  for (let i = 0; i < layers; i++) {
-    const p = `model.layers.${i}`;
-    expected.set(`${p}.input_layernorm.weight`, [d]);
-    expected.set(`${p}.post_attention_layernorm.weight`, [d]);
-    expected.set(`${p}.self_attn.q_proj.weight`, [H * D, d]);
-    expected.set(`${p}.self_attn.q_proj.bias`, [H * D]);
-    expected.set(`${p}.self_attn.k_proj.weight`, [KV * D, d]);
-    expected.set(`${p}.self_attn.k_proj.bias`, [KV * D]);
-    expected.set(`${p}.self_attn.v_proj.weight`, [KV * D, d]);
-    expected.set(`${p}.self_attn.v_proj.bias`, [KV * D]);
-    expected.set(`${p}.self_attn.o_proj.weight`, [d, H * D]);
-    expected.set(`${p}.mlp.gate_proj.weight`, [F, d]);
-    expected.set(`${p}.mlp.up_proj.weight`, [F, d]);
-    expected.set(`${p}.mlp.down_proj.weight`, [d, F]);
-  }
-  expected.set('model.norm.weight', [d]);
-  const sourceHasHead = tensors.has('lm_head.weight');
-  if (!cfg.tieWordEmbeddings || sourceHasHead) expected.set('lm_head.weight', [V, d]);
+  const sourceHasHead = tensors.has(LM_HEAD);
+  const described = qwen2Tensors(cfg, { lmHead: !cfg.tieWordEmbeddings || sourceHasHead });
+  const expected = new Map(described.map((t) => [t.name, t]));
 
   const missing: string[] = [];
-  for (const [name, shape] of expected) {
+  for (const [name, { shape }] of expected) {
     const t = tensors.get(name);
     if (!t) { missing.push(name); continue; }
     if (t.info.shape.length !== shape.length || t.info.shape.some((v, j) => v !== shape[j])) {
@@ -111,63 +121,59 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
     }
   }
 
-  const quantizeEmbedding = quantizing && settings.quantizeEmbeddings;
+  const quantizeEmbedding = runChoice !== null && settings.quantizeEmbeddings;
   // The head is written whenever it differs from the embedding, or the source has its own.
   const writesLmHead = sourceHasHead || !cfg.tieWordEmbeddings || rotated || quantizeEmbedding;
   const items: PlanItem[] = [];
   const tensorSpec = (name: string, shape: number[]): TensorSpec => ({ name, dtype: outputDtype, shape });
+  const decide = (item: PlanItem, wanted: boolean): QuantChoice | null => {
+    if (!wanted || !runChoice) return null;
+    return choose ? choose(item, { ...runChoice }) : { ...runChoice };
+  };
 
-  for (const [name] of expected) {
-    if (name.endsWith('.bias')) continue; // travels with its projection
-    const src = tensors.get(name)!;
-    const [rows, cols] = src.info.shape.length === 2 ? src.info.shape : [src.info.shape[0], 1];
-    const base = { name, source: name, biasSource: null, rows, cols, fuseNorm: null, rotateRows: null, rotateCols: null, rotateBias: null, quantize: false, writeOnes: false, layer: null, proj: null } as const;
-    if (name === 'model.embed_tokens.weight') {
-      items.push({ ...base, kind: 'embedding', rotateRows: rotated ? 'residual' : null, quantize: quantizeEmbedding, outputs: [tensorSpec(name, [V, d])] });
-    } else if (name === 'lm_head.weight') {
-      items.push(headItem(name, rows, cols));
-    } else if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') {
-      const layer = name === 'model.norm.weight' ? null : Number(name.split('.')[2]);
-      items.push({ ...base, kind: 'norm', layer, writeOnes: rotated, outputs: [tensorSpec(name, [d])] });
+  for (const t of described) {
+    if (t.role === 'bias') continue; // travels with its projection
+    const [rows, cols] = t.shape.length === 2 ? t.shape : [t.shape[0], 1];
+    const base = {
+      name: t.name, source: t.name, biasSource: null, rows, cols, fuseNorm: null, rotateRows: null, rotateCols: null,
+      rotateBias: null, quant: null, writeOnes: false, layer: t.layer, proj: t.proj,
+    } as const;
+    if (t.role === 'embedding') {
+      const item: PlanItem = { ...base, kind: 'embedding', rotateRows: rotated ? 'residual' : null, outputs: [tensorSpec(t.name, [V, d])] };
+      item.quant = decide(item, quantizeEmbedding);
+      items.push(item);
+    } else if (t.role === 'lm_head') {
+      items.push(headItem(t.name, rows, cols));
+    } else if (t.role === 'norm') {
+      items.push({ ...base, kind: 'norm', writeOnes: rotated, outputs: [tensorSpec(t.name, [d])] });
     } else {
-      const parts = name.split('.');
-      const layer = Number(parts[2]);
-      const proj = parts[4] as ProjName;
-      const prefix = name.slice(0, -'.weight'.length);
+      const layer = t.layer!;
+      const proj = t.proj!;
+      const info = PROJECTION_INFO[proj];
       const item: PlanItem = {
         ...base,
         kind: 'projection',
-        layer,
-        proj,
-        biasSource: proj === 'q_proj' || proj === 'k_proj' || proj === 'v_proj' ? `${prefix}.bias` : null,
-        quantize: quantizing,
+        biasSource: info.bias ? projectionName(layer, proj, 'bias') : null,
         outputs: [],
       };
       if (rotated) {
-        if (proj === 'q_proj' || proj === 'k_proj' || proj === 'v_proj') {
-          item.fuseNorm = `model.layers.${layer}.input_layernorm.weight`;
-          item.rotateRows = 'residual';
-          if (proj === 'v_proj') { item.rotateCols = 'head'; item.rotateBias = 'head'; }
-        } else if (proj === 'gate_proj' || proj === 'up_proj') {
-          item.fuseNorm = `model.layers.${layer}.post_attention_layernorm.weight`;
-          item.rotateRows = 'residual';
-        } else if (proj === 'o_proj') {
-          item.rotateRows = 'head';
-          item.rotateCols = 'residual';
-        } else {
-          item.rotateCols = 'residual';
-        }
+        item.fuseNorm = info.fusedNorm ? layerNormName(layer, info.fusedNorm) : null;
+        const head: RotationKind | null = info.headSide ? 'head' : null;
+        item.rotateRows = info.residualSide === 'input' ? 'residual' : info.headSide === 'input' ? head : null;
+        item.rotateCols = info.residualSide === 'output' ? 'residual' : info.headSide === 'output' ? head : null;
+        item.rotateBias = info.bias && info.headSide === 'output' ? 'head' : null;
       }
-      item.outputs.push(tensorSpec(name, [rows, cols]));
-      if (quantizing) {
+      item.quant = decide(item, true);
+      item.outputs.push(tensorSpec(t.name, [rows, cols]));
+      if (item.quant) {
         item.outputs.push(
-          tensorSpec(`${prefix}.bias`, [rows]),
-          tensorSpec(`${prefix}.input_scales`, [1, cols]),
-          tensorSpec(`${prefix}.output_scales`, [rows, 1]),
-          tensorSpec(`${prefix}.codebook`, [2 ** settings.bits]),
+          tensorSpec(projectionName(layer, proj, 'bias'), [rows]),
+          tensorSpec(projectionName(layer, proj, 'input_scales'), [1, cols]),
+          tensorSpec(projectionName(layer, proj, 'output_scales'), [rows, 1]),
+          tensorSpec(projectionName(layer, proj, 'codebook'), [2 ** item.quant.bits]),
         );
       } else if (item.biasSource) {
-        item.outputs.push(tensorSpec(`${prefix}.bias`, [rows]));
+        item.outputs.push(tensorSpec(projectionName(layer, proj, 'bias'), [rows]));
       }
       items.push(item);
     }
@@ -175,14 +181,14 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
 
   function headItem(source: string, rows: number, cols: number): PlanItem {
     return {
-      kind: 'lm_head', name: 'lm_head.weight', layer: null, proj: null, source, biasSource: null, rows, cols,
-      fuseNorm: rotated ? 'model.norm.weight' : null,
+      kind: 'lm_head', name: LM_HEAD, layer: null, proj: null, source, biasSource: null, rows, cols,
+      fuseNorm: rotated ? FINAL_NORM : null,
       rotateRows: rotated ? 'residual' : null, rotateCols: null, rotateBias: null,
-      quantize: false, writeOnes: false, outputs: [tensorSpec('lm_head.weight', [V, d])],
+      quant: null, writeOnes: false, outputs: [tensorSpec(LM_HEAD, [V, d])],
     };
   }
 
-  if (writesLmHead && !sourceHasHead) items.push(headItem('model.embed_tokens.weight', V, d));
+  if (writesLmHead && !sourceHasHead) items.push(headItem(EMBEDDING, V, d));
 
   // Streaming order. Items are grouped — one group per layer, the embedding (with a tied head),
   // and the head with the final norm — and a group's norms come first, so every γ is read just
@@ -199,7 +205,7 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   const group = (it: PlanItem): string => {
     if (it.layer !== null) return `layer ${it.layer}`;
     if (it.kind === 'embedding' || (it.kind === 'lm_head' && tiedHead)) return 'embedding';
-    if (it.name === 'model.norm.weight') return tiedHead && rotated ? 'embedding' : 'head';
+    if (it.name === FINAL_NORM) return tiedHead && rotated ? 'embedding' : 'head';
     return 'head';
   };
   const groupStart = new Map<string, number>();
@@ -218,6 +224,6 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
     const rb = rank(b);
     return ra[0] - rb[0] || ra[1] - rb[1] || (ra[2] === rb[2] ? 0 : ra[2] < rb[2] ? -1 : 1);
   });
-  const quantizedCount = items.filter((it) => it.quantize).length;
+  const quantizedCount = items.filter((it) => it.quant !== null).length;
   return { items, writesLmHead, rotated, quantizedCount, outputDtype };
 }

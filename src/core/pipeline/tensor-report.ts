@@ -1,0 +1,43 @@
+import type { Backend, Mat } from '../ports';
+import type { PlanItem } from '../qwen2/plan';
+import { HISTOGRAM_BINS, type TensorReport } from './report';
+import type { QuantizedMatrix } from './quantize';
+
+const maxOf = (a: Float32Array): number => a.reduce((m, v) => (v > m ? v : m), 0);
+
+/** A norm vector's report: its range before and after (ones once fused). */
+export function normReport(item: PlanItem, g: Float32Array): TensorReport {
+  let m = 0;
+  for (const v of g) m = Math.max(m, Math.abs(v));
+  return {
+    name: item.name, kind: 'norm', layer: item.layer, proj: item.proj, shape: [g.length], quantized: false,
+    transformed: item.writeOnes, absmaxBefore: m, absmaxAfter: item.writeOnes ? 1 : m,
+  };
+}
+
+/** A matrix's report with its ranges and histograms before and after the transform (one shared range). */
+export async function matrixReport(
+  backend: Backend, item: PlanItem, w0: Mat, w: Mat, rowMax0: Float32Array, rowMax: Float32Array,
+): Promise<TensorReport & { histogram: NonNullable<TensorReport['histogram']> }> {
+  const transformed = w !== w0;
+  const absmaxBefore = maxOf(rowMax0);
+  const absmaxAfter = maxOf(rowMax);
+  const range = Math.max(absmaxBefore, absmaxAfter) || 1;
+  const before = await backend.histogram(w0, range, HISTOGRAM_BINS);
+  const after = transformed ? await backend.histogram(w, range, HISTOGRAM_BINS) : before;
+  return {
+    name: item.name, kind: item.kind, layer: item.layer, proj: item.proj, shape: [item.rows, item.cols],
+    quantized: item.quant !== null, transformed, absmaxBefore, absmaxAfter,
+    histogram: { range, before, after },
+  };
+}
+
+/** Add what quantization chose and produced: histogram of the written values, codes, scales. */
+export async function addQuantizedFigures(backend: Backend, report: TensorReport & { histogram: NonNullable<TensorReport['histogram']> }, q: QuantizedMatrix): Promise<void> {
+  report.histogram.quantized = await backend.histogram(q.mat, report.histogram.range, HISTOGRAM_BINS);
+  report.codeCounts = q.codeCounts;
+  report.inputScale = q.scales.inputScale;
+  report.outputScaleMin = q.scales.outputScales.reduce((m, v) => Math.min(m, v), Infinity);
+  report.outputScaleMax = maxOf(q.scales.outputScales);
+  report.alphaMean = q.scales.alphas.reduce((s, v) => s + v, 0) / q.scales.alphas.length;
+}
