@@ -8,6 +8,7 @@ import { encodeF16, encodeF32 } from '../core/safetensors/dtype';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from '../core/safetensors/writer';
 import type { Dtype } from '../core/safetensors/types';
 import type { BundleSink, FileWriter } from '../core/ports';
+import { PROJECTION_INFO, qwen2Tensors } from '../core/qwen2/tensors';
 
 export interface TinyQwen2Options {
   hidden: number;
@@ -121,36 +122,32 @@ export function makeTinyQwen2(opts: TinyQwen2Options): TinyQwen2 {
     return g;
   };
 
+  // Every tensor from the one Qwen2 description, in its forward order (which is also the order
+  // the PRNG is drawn in, so the bytes are stable).
   const embedStd = 3 / Math.sqrt(d);
-  const embed = gauss(V * d, embedStd);
-  boostColumns(embed, V);
-  add('model.embed_tokens.weight', [V, d], embed);
-
-  for (let i = 0; i < L; i++) {
-    const p = `model.layers.${i}`;
-    add(`${p}.input_layernorm.weight`, [d], gains(true));
-    for (const [proj, out] of [
-      ['q_proj', H * D],
-      ['k_proj', KV * D],
-      ['v_proj', KV * D],
-    ] as const) {
-      const w = gauss(out * d, 1 / Math.sqrt(d));
-      boostColumns(w, out);
-      add(`${p}.self_attn.${proj}.weight`, [out, d], w);
+  const dims = { hidden: d, intermediate: F, layers: L, heads: H, kvHeads: KV, headDim: D, vocab: V, rmsNormEps: opts.eps ?? 1e-6, ropeTheta: opts.ropeTheta ?? 10000, tieWordEmbeddings: opts.tie };
+  for (const t of qwen2Tensors(dims, { lmHead: !opts.tie })) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.role === 'embedding') {
+      const embed = gauss(n, embedStd);
+      boostColumns(embed, V);
+      add(t.name, t.shape, embed);
+    } else if (t.role === 'lm_head') {
+      add(t.name, t.shape, gauss(n, embedStd));
+    } else if (t.role === 'norm') {
+      add(t.name, t.shape, gains(t.norm !== 'norm'));
+    } else if (t.role === 'bias') {
       // Nonzero biases (Qwen's q/k biases are large; moderate here).
-      add(`${p}.self_attn.${proj}.bias`, [out], gauss(out, 0.3));
+      add(t.name, t.shape, gauss(n, 0.3));
+    } else {
+      const [out, fanIn] = t.shape;
+      const info = PROJECTION_INFO[t.proj!];
+      // Output-side projections (o/down) get half the std so the residual stream grows slowly.
+      const w = gauss(n, (info.residualSide === 'output' ? 0.5 : 1) / Math.sqrt(fanIn));
+      if (info.residualSide === 'input') boostColumns(w, out);
+      add(t.name, t.shape, w);
     }
-    add(`${p}.self_attn.o_proj.weight`, [d, H * D], gauss(d * H * D, 0.5 / Math.sqrt(H * D)));
-    add(`${p}.post_attention_layernorm.weight`, [d], gains(true));
-    for (const proj of ['gate_proj', 'up_proj'] as const) {
-      const w = gauss(F * d, 1 / Math.sqrt(d));
-      boostColumns(w, F);
-      add(`${p}.mlp.${proj}.weight`, [F, d], w);
-    }
-    add(`${p}.mlp.down_proj.weight`, [d, F], gauss(d * F, 0.5 / Math.sqrt(F)));
   }
-  add('model.norm.weight', [d], gains(false));
-  if (!opts.tie) add('lm_head.weight', [V, d], gauss(V * d, embedStd));
 
   const config: Record<string, unknown> = {
     architectures: ['Qwen2ForCausalLM'],
