@@ -256,3 +256,25 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('the TinyStories demo calibration sto
     console.log(`demo calibration: stories ${c.firstStory}–${tokens.story_starts.length - 1}, eval ids ${c.firstToken}–${tokens.ids.length - 1} (${c.ids.length} tokens, ${c.text.length} chars)`);
   });
 });
+
+describe('--calib argument (readCalibrationArg)', () => {
+  it('a calib.json, a token-stream JSON, a text file or a dataset spec; unreadable and malformed files are input errors', async () => {
+    const { readCalibrationArg } = await import('../../src/cli/calib-source');
+    const cj = join(tmp, 'arg-calib.json');
+    writeFileSync(cj, serializeCalibJson([[1, 2]]));
+    expect(await readCalibrationArg(cj)).toEqual({ kind: 'calib-json', json: readFileSync(cj, 'utf8'), name: 'arg-calib.json' });
+    const tj = join(tmp, 'arg-tokens.json');
+    writeFileSync(tj, JSON.stringify({ ids: [1, 2, 3] }));
+    expect(await readCalibrationArg(tj)).toEqual({ kind: 'tokens', ids: [1, 2, 3], name: 'arg-tokens.json' });
+    const tx = join(tmp, 'arg.txt');
+    writeFileSync(tx, 'some text');
+    expect(await readCalibrationArg(tx)).toEqual({ kind: 'text', text: 'some text', name: 'arg.txt' });
+    expect(await readCalibrationArg('wikitext-2-raw-v1', { hubUrl: 'http://127.0.0.1:1' })).toMatchObject({ kind: 'wikitext2', split: 'train', hubUrl: 'http://127.0.0.1:1' });
+    await expect(readCalibrationArg(join(tmp, 'nope.json'))).rejects.toThrow(/--calib .*nope\.json: cannot read the file/);
+    const bad = join(tmp, 'arg-bad.json');
+    writeFileSync(bad, '[{"input_ids": [1,');
+    await expect(readCalibrationArg(bad)).rejects.toThrow(/arg-bad\.json: not valid JSON/);
+    writeFileSync(bad, '{"ids": 5}');
+    await expect(readCalibrationArg(bad)).rejects.toThrow(/"ids" must be an array/);
+  });
+});
