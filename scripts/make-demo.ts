@@ -3,15 +3,19 @@
  *   tiny-random-qwen2/  a small random Qwen2 checkpoint with outlier channels and its own
  *                       byte-level BPE tokenizer (generated here);
  *   tinystories-260k/   a copy of ../shared/fixtures/tinystories-260k when that folder exists
- *                       (a real trained model; copied at build/start time, never committed);
+ *                       (a real trained model; copied at build/start time, never committed),
+ *                       plus calib.txt / calib.tokens.json: GPTQ calibration stories from the
+ *                       second half of its eval text, clear of the evaluated windows;
  *   index.json          the list the app shows.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeByteBpe } from '../src/demo/byte-bpe';
+import { demoCalibrationFromEval, type EvalTokens } from '../src/demo/calibration-text';
+import { serializeCalibJson } from '../src/eval/calibration-set';
 import type { DemoIndex, DemoModel } from '../src/demo/catalog';
-import { makeTinyQwen2 } from '../src/demo/tiny-qwen2';
+import { makeTinyQwen2, mulberry32 } from '../src/demo/tiny-qwen2';
 import { writeTinyQwen2 } from '../src/demo/tiny-qwen2-node';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -55,13 +59,18 @@ async function main(): Promise<void> {
   await writeTinyQwen2(randomDir, model, { dtype: 'BF16' });
   writeFileSync(path.join(randomDir, 'tokenizer.json'), JSON.stringify(bpe.tokenizerJson, null, 2) + '\n');
   writeFileSync(path.join(randomDir, 'tokenizer_config.json'), JSON.stringify(bpe.tokenizerConfig, null, 2) + '\n');
-  models.push(
-    entry(
+  // GPTQ calibration for a random model: seeded random ids (its text is meaningless anyway), 64 × 128.
+  const randomIds = mulberry32(7);
+  const randomCalib = Array.from({ length: 64 }, () => Array.from({ length: 128 }, () => Math.floor(randomIds() * bpe.size)));
+  writeFileSync(path.join(randomDir, 'calib.json'), serializeCalibJson(randomCalib));
+  models.push({
+    ...entry(
       randomName,
       'Tiny random Qwen2 (with outlier channels)',
       'Random weights, d=256, 4 layers, BF16, ~2.3M parameters. A few hidden channels carry LLM-like outliers, so rotation visibly helps. Its text output is gibberish.',
     ),
-  );
+    quantCalibration: { calibJson: 'calib.json' },
+  });
 
   // (b) The real trained fixture, when this checkout has ../shared.
   const storiesName = 'tinystories-260k';
@@ -75,15 +84,28 @@ async function main(): Promise<void> {
       // The fixture is read-only; the copy need not be (so the next run can replace it).
       chmodSync(path.join(storiesDir, f), 0o644);
     }
-    models.push(
-      entry(
+    // GPTQ calibration: the stories of the second half of eval.txt, clear of the 40 × 256 evaluated tokens.
+    const evalTokensPath = path.join(storiesDir, 'eval.tokens.json');
+    let quantCalibration: DemoModel['quantCalibration'];
+    if (existsSync(evalTokensPath)) {
+      const calib = demoCalibrationFromEval(readFileSync(path.join(storiesDir, 'eval.txt'), 'utf8'), JSON.parse(readFileSync(evalTokensPath, 'utf8')) as EvalTokens);
+      writeFileSync(path.join(storiesDir, 'calib.txt'), calib.text);
+      writeFileSync(
+        path.join(storiesDir, 'calib.tokens.json'),
+        JSON.stringify({ description: `eval.txt stories ${calib.firstStory}… (from eval id ${calib.firstToken}), tokenized like eval.tokens.json`, ids: calib.ids }) + '\n',
+      );
+      quantCalibration = { text: 'calib.txt', tokens: 'calib.tokens.json' };
+    }
+    models.push({
+      ...entry(
         storiesName,
         'TinyStories 260K (real, trained)',
         "Karpathy's stories260K in Qwen2 layout: d=64, 5 layers, F32, 260K parameters. Writes simple English stories (MIT license).",
         'eval.txt',
         'eval.tokens.json',
       ),
-    );
+      ...(quantCalibration ? { quantCalibration } : {}),
+    });
   }
 
   const index: DemoIndex = { version: 1, models };

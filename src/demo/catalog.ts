@@ -17,6 +17,12 @@ export interface DemoModel {
   calibration?: string;
   /** The same text pre-tokenized as the model was trained on it (JSON with an "ids" array). */
   calibrationTokens?: string;
+  /**
+   * Built-in calibration for calibration-based quantization (GPTQ), never overlapping the
+   * evaluation text: a UTF-8 text, a token stream (JSON with an "ids" array, sampled like text)
+   * and/or a seed-format calib.json (samples used as they are). File names in the folder.
+   */
+  quantCalibration?: { text?: string; tokens?: string; calibJson?: string };
 }
 
 export interface DemoIndex {
