@@ -11,6 +11,7 @@ import { CancelledError, InputError } from '../core/errors';
 import { factorHadamardSize } from '../core/hadamard/factor';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
+import { RunMeter, Throttle } from '../core/progress';
 import { PASS_THROUGH_FILES, prepareRun, DEFAULT_MAX_SHARD_BYTES } from '../core/pipeline/run';
 import type { QuantSettings } from '../core/settings';
 import type { BundleSink } from '../core/ports';
@@ -198,8 +199,8 @@ async function run(req: RunRequest, cb: RunCallbacks): Promise<{ result: RunResu
   const signal = controller.signal;
   const spool = new Spool();
   let download: HubProgress | undefined;
-  let last = 0;
-  let lastPhase = '';
+  const throttle = new Throttle(PROGRESS_INTERVAL_MS);
+  const meter = new RunMeter();
   let backend: Backend | null = null;
   let readme = '';
   const opened = await openSource(req.source, { signal, onDownload: (p) => (download = p) });
@@ -216,10 +217,9 @@ async function run(req: RunRequest, cb: RunCallbacks): Promise<{ result: RunResu
         signal,
         onProgress: (e) => {
           const now = performance.now();
-          if (e.phase === lastPhase && now - last < PROGRESS_INTERVAL_MS) return;
-          last = now;
-          lastPhase = e.phase;
-          const p: RunProgress = { ...e, ...(download ? { download } : {}) };
+          const estimate = meter.update(e, now);
+          if (!throttle.ready(now, e.phase)) return;
+          const p: RunProgress = { ...e, estimate, ...(download ? { download } : {}) };
           void cb.onProgress(p);
         },
         onTensor: (r) => void cb.onTensor(r),

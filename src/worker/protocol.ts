@@ -3,6 +3,7 @@
  * plain objects, typed arrays, File/Blob and FileSystemDirectoryHandle (which browsers clone).
  */
 import type { ProgressEvent } from '../core/pipeline/events';
+import type { RunEstimate } from '../core/progress';
 import type { TensorReport } from '../core/pipeline/report';
 import type { QuantSettings } from '../core/settings';
 import type { RunTarget } from '../core/link';
@@ -77,6 +78,8 @@ export interface RunRequest {
 
 export interface RunProgress extends ProgressEvent {
   download?: HubProgress;
+  /** Fraction, read rate and smoothed ETA, measured in the worker over every event (src/core/progress.ts). */
+  estimate?: RunEstimate;
 }
 
 export interface BackendInfo {
