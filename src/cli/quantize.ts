@@ -14,6 +14,7 @@ import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
 import { reportToJson } from '../core/pipeline/report-json';
 import { formatRate, RunMeter } from '../core/progress';
+import { assertRunnable, preflight } from '../core/pipeline/preflight';
 import { openCliSource } from './source';
 import { openCliBackend } from './backend';
 import { createFsSink } from '../sinks/fs-sink-node';
@@ -75,10 +76,17 @@ async function main(): Promise<number> {
       token: (values.token as string | undefined) ?? process.env.HF_TOKEN,
       signal: controller.signal,
     });
+    // Refuse settings the model cannot run with before the output folder is touched.
+    const pf = await preflight(source, settings, { signal: controller.signal });
+    assertRunnable(pf);
     const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', (msg) => process.stderr.write(`notice: ${msg}\n`));
     const outDir = resolve(String(values.out));
     const quiet = values.quiet === true;
-    process.stderr.write(`${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n`);
+    process.stderr.write(
+      `${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n` +
+        `model: ${pf.tensorCount} tensors, ${(pf.tensorBytes / 1e6).toFixed(1)} MB; ${pf.quantizedCount} to quantize; bundle ≈ ${(pf.outputBytes / 1e6).toFixed(1)} MB` +
+        `${pf.hadamard ? `; residual rotation ${pf.hadamard}` : ''}\n`,
+    );
     let lastIndex = -1;
     const meter = new RunMeter();
     const makeSink = () => createFsSink({ out: outDir, overwrite: values.overwrite === true });

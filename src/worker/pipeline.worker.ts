@@ -8,14 +8,12 @@ import * as Comlink from 'comlink';
 import { unzipSync } from 'fflate';
 import type { Backend } from '../core/ports';
 import { CancelledError, InputError } from '../core/errors';
-import { factorHadamardSize } from '../core/hadamard/factor';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
 import { RunMeter, Throttle } from '../core/progress';
-import { PASS_THROUGH_FILES, prepareRun, DEFAULT_MAX_SHARD_BYTES } from '../core/pipeline/run';
+import { preflight } from '../core/pipeline/preflight';
 import type { QuantSettings } from '../core/settings';
 import type { BundleSink } from '../core/ports';
-import { planSafetensorsShards } from '../core/safetensors/writer';
 import { COMPLETE_MARKER, createDirectorySink, createOpfsSink } from '../sinks/handle-sink';
 import { createZipSink } from '../sinks/zip-sink';
 import type { HubProgress } from '../sources/hub/progress';
@@ -136,55 +134,8 @@ function inspectSource(spec: SourceSpec): Promise<OpenedSource> {
 async function inspect(spec: SourceSpec, settings: QuantSettings): Promise<{ preflight: Preflight }> {
   const opened = await inspectSource(spec);
   try {
-    const { source } = opened;
-    const prep = await prepareRun(source, { ...settings, rotation: 'none' });
-    const { config, model, plan } = prep;
-    const files: { path: string; size: number }[] = [];
-    if (opened.hub) files.push(...opened.hub.files.map((f) => ({ path: f.path, size: f.size })));
-    else for (const p of await source.listFiles()) files.push({ path: p, size: (await source.open(p)).size });
-    const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
-    // The real plan (with the chosen rotation) decides the output's tensors; it may also refuse the rotation.
-    let hadamard: string | null = null;
-    let outPlan = plan;
-    try {
-      outPlan = (await prepareRun(source, settings)).plan;
-      if (settings.rotation !== 'none') {
-        const n = settings.rotation === 'full' ? config.hidden : settings.blockSize;
-        const { k, pow2 } = factorHadamardSize(n);
-        hadamard = k === 1 ? `H${n} (Sylvester)` : `H${k}⊗H${pow2} = H${n}`;
-      }
-    } catch (e) {
-      hadamard = `not possible: ${(e as Error).message}`;
-    }
-    const outLayout = outPlan === plan ? layout : planSafetensorsShards(outPlan.items.flatMap((it) => it.outputs), { maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
-    const passThrough = files.filter((f) => PASS_THROUGH_FILES.includes(f.path)).reduce((s, f) => s + f.size, 0);
-    let parameters = 0;
-    const dtypes = new Set<string>();
-    for (const { info } of model.tensors.values()) {
-      parameters += info.shape.reduce((a, b) => a * b, 1);
-      dtypes.add(info.dtype);
-    }
-    return {
-      preflight: {
-        label: source.label,
-        repo: source.repo,
-        revision: source.revision,
-        files,
-        fileBytes: files.reduce((s, f) => s + f.size, 0),
-        tensorBytes: model.totalBytes,
-        tensorCount: model.tensors.size,
-        planItems: outPlan.items.length,
-        quantizedCount: outPlan.quantizedCount,
-        parameters,
-        dtypes: [...dtypes].sort(),
-        outputBytes: outLayout.files.reduce((s, f) => s + f.size, 0) + passThrough,
-        config: {
-          hidden: config.hidden, intermediate: config.intermediate, layers: config.layers, heads: config.heads,
-          kvHeads: config.kvHeads, headDim: config.headDim, vocab: config.vocab, tied: config.tieWordEmbeddings,
-        },
-        hadamard,
-      },
-    };
+    const files = opened.hub ? opened.hub.files.map((f) => ({ path: f.path, size: f.size })) : undefined;
+    return { preflight: await preflight(opened.source, settings, { files }) };
   } finally {
     if (!opened.hub) opened.close();
   }
