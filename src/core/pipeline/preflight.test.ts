@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryModelSource } from '../../../test/support/memory';
-import { makeTinyQwen2, tinyQwen2Files } from '../../demo/tiny-qwen2';
+import { makeTinyQwen2, tinyQwen2Files } from '../../../test/support/tiny-qwen2';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../settings';
 import { assertRunnable, preflight } from './preflight';
 
