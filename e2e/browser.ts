@@ -1,11 +1,18 @@
 /** Debian Chromium through playwright-core, with the project's fixed flag set (SPEC §6). */
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const SCREENSHOTS = path.join(ROOT, 'docs', 'screenshots');
+/**
+ * Where screenshots go: a temp folder during `npm test` (the tracked docs/screenshots/*.png stay
+ * as they are); `npm run screenshots` sets QUAROT_SCREENSHOTS=docs/screenshots to refresh them on purpose.
+ */
+export const SCREENSHOTS = process.env.QUAROT_SCREENSHOTS
+  ? path.resolve(ROOT, process.env.QUAROT_SCREENSHOTS)
+  : path.join(tmpdir(), 'quarot-studio-screenshots');
 
 const ARGS = [
   '--enable-unsafe-webgpu',

@@ -13,6 +13,8 @@ import { InputError, CancelledError } from '../core/errors';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
 import { reportToJson } from '../core/pipeline/report-json';
+import { formatRate, RunMeter } from '../core/progress';
+import { assertRunnable, preflight } from '../core/pipeline/preflight';
 import { openCliSource } from './source';
 import { openCliBackend } from './backend';
 import { createFsSink } from '../sinks/fs-sink-node';
@@ -74,25 +76,32 @@ async function main(): Promise<number> {
       token: (values.token as string | undefined) ?? process.env.HF_TOKEN,
       signal: controller.signal,
     });
+    // Refuse settings the model cannot run with before the output folder is touched.
+    const pf = await preflight(source, settings, { signal: controller.signal });
+    assertRunnable(pf);
     const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', (msg) => process.stderr.write(`notice: ${msg}\n`));
     const outDir = resolve(String(values.out));
     const quiet = values.quiet === true;
-    process.stderr.write(`${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n`);
+    process.stderr.write(
+      `${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n` +
+        `model: ${pf.tensorCount} tensors, ${(pf.tensorBytes / 1e6).toFixed(1)} MB; ${pf.quantizedCount} to quantize; bundle ≈ ${(pf.outputBytes / 1e6).toFixed(1)} MB` +
+        `${pf.hadamard ? `; residual rotation ${pf.hadamard}` : ''}\n`,
+    );
     let lastIndex = -1;
+    const meter = new RunMeter();
     const makeSink = () => createFsSink({ out: outDir, overwrite: values.overwrite === true });
     const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
     const result = await runPipelineWithRestarts({
       source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal,
       onProgress: (e) => {
+        const est = meter.update(e);
         if (quiet || e.phase !== 'read' || e.tensorIndex === lastIndex) return;
         lastIndex = e.tensorIndex;
         const mb = (n: number): string => (n / 1e6).toFixed(1);
         const secs = e.elapsedMs / 1000;
-        const rate = secs > 0 ? e.bytesRead / 1e6 / secs : 0;
-        const eta = e.bytesRead > 0 ? (secs * (e.bytesToRead - e.bytesRead)) / e.bytesRead : NaN;
         process.stderr.write(
-          `[${e.tensorIndex + 1}/${e.tensorCount}] ${e.tensorName}  read ${mb(e.bytesRead)}/${mb(e.bytesToRead)} MB (${rate.toFixed(1)} MB/s)  ` +
-            `written ${mb(e.bytesWritten)} MB  ${secs.toFixed(1)} s${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}\n`,
+          `[${e.tensorIndex + 1}/${e.tensorCount}] ${e.tensorName}  read ${mb(e.bytesRead)}/${mb(e.bytesToRead)} MB (${formatRate(est.readBytesPerSec)})  ` +
+            `written ${mb(e.bytesWritten)} MB  ${secs.toFixed(1)} s${est.etaSeconds !== null ? `, ETA ${est.etaSeconds.toFixed(0)} s` : ''}\n`,
         );
       },
     }, makeSink, 2, restartNotice);

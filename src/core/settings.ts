@@ -31,7 +31,18 @@ export const DEFAULT_SETTINGS: Readonly<QuantSettings> = Object.freeze({
   dtype: 'f16',
 });
 
+/** The block sizes offered before the model is known. */
 export const BLOCK_SIZES = [16, 32, 64, 128, 256] as const;
+
+/** Largest block size offered (a block as wide as a 4096-wide residual is rotation 'full'). */
+export const MAX_BLOCK_SIZE = 4096;
+
+/** Block sizes rotation 'block' accepts for a hidden size: every power of two from 2 that divides it, smallest first. */
+export function validBlockSizes(hidden: number): number[] {
+  const out: number[] = [];
+  for (let b = 2; b <= Math.min(hidden, MAX_BLOCK_SIZE); b *= 2) if (hidden % b === 0) out.push(b);
+  return out;
+}
 
 /** Validate and normalise settings from untrusted input (CLI flags, URL parameters). */
 export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>): QuantSettings {

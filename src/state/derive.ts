@@ -3,6 +3,7 @@
  * estimate and warnings, table rows, chart series and histogram markers.
  */
 import type { TensorReport } from '../core/pipeline/report';
+import { runFraction } from '../core/progress';
 import type { QuantSettings } from '../core/settings';
 import type { BackendChoice, Preflight, RunProgress } from '../worker/protocol';
 import type { Destination, ModelKind, PageCapabilities } from './store';
@@ -44,8 +45,8 @@ export interface ProgressView {
   tensorName: string;
   /** Index of the current step in TENSOR_STEPS (−1 outside tensor work). */
   step: number;
-  /** Source bytes processed per second. */
-  mbPerSec: number;
+  /** Source bytes read per second (recent window while running; the run's average when finished). */
+  readBytesPerSec: number;
   /** Hub download rate, when downloading. */
   downloadMbPerSec: number | null;
   etaSeconds: number | null;
@@ -68,14 +69,11 @@ const PHASE_LABEL: Record<UiPhase, string> = {
 export function progressView(p: RunProgress, finished = false): ProgressView {
   const phase: UiPhase =
     p.phase === 'read' ? 'download' : p.phase === 'transform' ? 'rotate' : p.phase === 'quantize' ? 'quantize' : p.phase === 'write' ? 'write' : p.phase;
-  const byTensor = p.tensorCount > 0 ? p.tensorIndex / p.tensorCount : 0;
-  const byBytes = p.bytesToRead > 0 ? p.bytesRead / p.bytesToRead : 0;
-  // Bytes track the work well for big tensors; the tensor count covers norms and the tied head.
-  let fraction = p.phase === 'done' || finished ? 1 : p.phase === 'prepare' ? 0 : Math.min(0.995, 0.5 * byTensor + 0.5 * byBytes);
-  if (p.phase === 'finalize') fraction = Math.max(fraction, 0.98);
+  // The worker measures over every event (src/core/progress.ts); the page only shows it.
+  const est = p.estimate;
+  const fraction = finished ? 1 : est?.fraction ?? runFraction(p);
   const elapsed = p.elapsedMs / 1000;
-  const mbPerSec = elapsed > 0 ? p.bytesRead / MB / elapsed : 0;
-  const etaSeconds = fraction > 0.02 && fraction < 1 ? (elapsed / fraction) * (1 - fraction) : null;
+  const etaSeconds = finished ? null : est?.etaSeconds ?? null;
   return {
     fraction,
     phase,
@@ -84,9 +82,10 @@ export function progressView(p: RunProgress, finished = false): ProgressView {
     tensorCount: p.tensorCount,
     tensorName: p.tensorName,
     step: TENSOR_STEPS.indexOf(phase),
-    mbPerSec,
+    readBytesPerSec: finished || !est ? (elapsed > 0 ? p.bytesRead / elapsed : 0) : est.readBytesPerSec,
     downloadMbPerSec: p.download ? p.download.mbPerSec : null,
-    etaSeconds: p.download?.etaSeconds !== undefined && p.download.etaSeconds > (etaSeconds ?? 0) ? p.download.etaSeconds : etaSeconds,
+    // Downloading from the Hub bounds the run: the later of the two estimates.
+    etaSeconds: p.download?.etaSeconds !== undefined && etaSeconds !== null && p.download.etaSeconds > etaSeconds ? p.download.etaSeconds : etaSeconds,
     elapsedSeconds: elapsed,
     bytesRead: p.bytesRead,
     bytesToRead: p.bytesToRead,

@@ -1,6 +1,7 @@
 import { useApp } from '../state/store';
 import { formatBytes, formatDuration, progressView, TENSOR_STEPS } from '../state/derive';
 import { ErrorBox } from './ErrorBox';
+import { formatRate } from '../core/progress';
 
 export function ProgressPanel() {
   const status = useApp((s) => s.status);
@@ -25,7 +26,7 @@ export function ProgressPanel() {
             <span><b>{(v.fraction * 100).toFixed(0)} %</b> overall</span>
             <span>tensor <b>{Math.min(v.tensorIndex + 1, v.tensorCount)}/{v.tensorCount}</b></span>
             <span>{formatBytes(v.bytesRead)} of {formatBytes(v.bytesToRead)} read</span>
-            <span><b>{v.mbPerSec.toFixed(1)}</b> MB/s</span>
+            <span>read <b data-testid="read-rate">{formatRate(v.readBytesPerSec)}</b></span>
             {v.downloadMbPerSec !== null && <span>download <b>{v.downloadMbPerSec.toFixed(1)}</b> MB/s</span>}
             <span>elapsed {formatDuration(v.elapsedSeconds)}</span>
             {status === 'running' && <span>ETA <b>{v.etaSeconds === null ? '—' : formatDuration(v.etaSeconds)}</b></span>}

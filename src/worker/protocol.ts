@@ -3,6 +3,8 @@
  * plain objects, typed arrays, File/Blob and FileSystemDirectoryHandle (which browsers clone).
  */
 import type { ProgressEvent } from '../core/pipeline/events';
+import type { Preflight } from '../core/pipeline/preflight';
+import type { RunEstimate } from '../core/progress';
 import type { TensorReport } from '../core/pipeline/report';
 import type { QuantSettings } from '../core/settings';
 import type { RunTarget } from '../core/link';
@@ -42,27 +44,7 @@ export interface WorkerCapabilities {
   syncAccessHandles: boolean;
 }
 
-export interface Preflight {
-  label: string;
-  repo?: string;
-  revision?: string;
-  files: { path: string; size: number }[];
-  /** Sum of every file's size. */
-  fileBytes: number;
-  /** Tensor data the run reads. */
-  tensorBytes: number;
-  tensorCount: number;
-  /** Plan items (norms + matrices) the run processes. */
-  planItems: number;
-  quantizedCount: number;
-  parameters: number;
-  dtypes: string[];
-  /** Bytes of the bundle's safetensors files plus pass-through files (README/JSON excluded). */
-  outputBytes: number;
-  config: { hidden: number; intermediate: number; layers: number; heads: number; kvHeads: number; headDim: number; vocab: number; tied: boolean };
-  /** Hadamard chosen for the residual stream, or why none fits. */
-  hadamard: string | null;
-}
+export type { Preflight, SettingsSuggestion } from '../core/pipeline/preflight';
 
 export interface RunRequest {
   source: SourceSpec;
@@ -77,6 +59,8 @@ export interface RunRequest {
 
 export interface RunProgress extends ProgressEvent {
   download?: HubProgress;
+  /** Fraction, read rate and smoothed ETA, measured in the worker over every event (src/core/progress.ts). */
+  estimate?: RunEstimate;
 }
 
 export interface BackendInfo {

@@ -6,6 +6,7 @@
  */
 import { CancelledError, InputError } from '../core/errors';
 import type { ModelSource } from '../core/ports';
+import { Throttle } from '../core/progress';
 import { createStaticSource } from '../demo/static-source';
 import { calibrationText, checkIds, checkSeqlen, describeCalibration } from '../eval/calibration';
 import { updateCardQuality, updateManifestLine } from '../eval/card-update';
@@ -91,14 +92,9 @@ async function prepareText(spec: QualityTextSpec, signal: AbortSignal): Promise<
 // ---- running the check -------------------------------------------------------------------
 
 async function check(original: ModelSource, bundle: ModelSource, req: QualityRequest, cb: QualityCallbacks, signal: AbortSignal): Promise<QualityReport> {
-  let last = 0;
-  let lastStage = '';
+  const throttle = new Throttle(PROGRESS_INTERVAL_MS);
   const progress = (p: QualityProgress) => {
-    const now = performance.now();
-    if (p.stage === lastStage && p.done !== p.total && now - last < PROGRESS_INTERVAL_MS) return;
-    last = now;
-    lastStage = p.stage;
-    void cb.onProgress(p);
+    if (throttle.ready(performance.now(), p.stage, p.done === p.total)) void cb.onProgress(p);
   };
   progress({ stage: 'text', done: 0, total: 1 });
   const text = await prepareText(req.text, signal);

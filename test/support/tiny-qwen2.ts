@@ -4,6 +4,7 @@ export {
   encodeBF16,
   gaussian,
   makeTinyQwen2,
+  tinyQwen2Files,
   mulberry32,
   tinyWeights,
   type TinyQwen2,

@@ -1,4 +1,6 @@
 /** Download progress of a Hub source, for the progress bar and the CLI. */
+import { EtaEstimator, RateWindow, Throttle } from '../../core/progress';
+
 export interface HubProgress {
   /** Payload bytes received so far (all files, including retried parts). */
   bytes: number;
@@ -18,7 +20,7 @@ export interface HubProgress {
   file?: string;
 }
 
-/** Counters plus a sliding-window rate; emits at most every `intervalMs`. */
+/** Counters plus a sliding-window rate and a smoothed ETA (src/core/progress.ts); emits at most every `intervalMs`. */
 export class ProgressTracker {
   bytes = 0;
   totalBytes = 0;
@@ -27,15 +29,19 @@ export class ProgressTracker {
   restarts = 0;
   active = 0;
   private file?: string;
-  private samples: { t: number; bytes: number }[] = [];
-  private lastEmit = 0;
+  private readonly rate: RateWindow;
+  private readonly eta = new EtaEstimator({ minElapsedMs: 0, minFraction: 0 });
+  private readonly throttle: Throttle;
 
   constructor(
     private readonly onProgress?: (p: HubProgress) => void,
-    private readonly intervalMs = 200,
-    private readonly windowMs = 3000,
+    intervalMs = 200,
+    windowMs = 3000,
     private readonly now: () => number = () => (globalThis.performance ?? Date).now(),
-  ) {}
+  ) {
+    this.rate = new RateWindow(windowMs);
+    this.throttle = new Throttle(intervalMs);
+  }
 
   addBytes(n: number, file: string): void {
     this.bytes += n;
@@ -45,18 +51,15 @@ export class ProgressTracker {
 
   snapshot(): HubProgress {
     const t = this.now();
-    this.samples.push({ t, bytes: this.bytes });
-    while (this.samples.length > 2 && t - this.samples[0].t > this.windowMs) this.samples.shift();
-    const first = this.samples[0];
-    const dt = (t - first.t) / 1000;
-    const mbPerSec = dt > 0 ? (this.bytes - first.bytes) / dt / 1e6 : 0;
+    this.rate.add(t, this.bytes);
+    const mbPerSec = this.rate.rate() / 1e6;
     const total = this.totalBytes > 0 ? this.totalBytes : undefined;
-    const etaSeconds = total !== undefined && mbPerSec > 0 ? Math.max(0, total - this.bytes) / (mbPerSec * 1e6) : undefined;
+    const eta = total !== undefined && mbPerSec > 0 ? this.eta.update(t, Math.min(this.bytes, total), total).etaSeconds ?? undefined : undefined;
     return {
       bytes: this.bytes,
       totalBytes: total,
       mbPerSec,
-      etaSeconds,
+      etaSeconds: eta,
       requests: this.requests,
       retries: this.retries,
       restarts: this.restarts,
@@ -67,9 +70,7 @@ export class ProgressTracker {
 
   maybeEmit(force = false): void {
     if (!this.onProgress) return;
-    const t = this.now();
-    if (!force && t - this.lastEmit < this.intervalMs) return;
-    this.lastEmit = t;
+    if (!this.throttle.ready(this.now(), undefined, force)) return;
     this.onProgress(this.snapshot());
   }
 }

@@ -1,0 +1,148 @@
+// The worker's handler with the pipeline, source and backend faked (as WebLLM tests its worker
+// handler): what reaches the page — throttled progress with measured ETA, reports, errors as
+// data, cancellation, the zip — without a real run.
+import { unzipSync } from 'fflate';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../core/errors';
+import type { ProgressEvent } from '../core/pipeline/events';
+import type { PipelineResult } from '../core/pipeline/run';
+import type { TensorReport } from '../core/pipeline/report';
+import type { Backend } from '../core/ports';
+import { DEFAULT_SETTINGS } from '../core/settings';
+import { memoryModelSource } from '../../test/support/memory';
+import { makeTinyQwen2, tinyQwen2Files } from '../../test/support/tiny-qwen2';
+import { createPipelineApi, PROGRESS_INTERVAL_MS, type WorkerDeps } from './handler';
+import type { RunProgress, RunRequest } from './protocol';
+
+const fakeBackend = { name: 'cpu', description: 'fake CPU', dispose: async () => {} } as unknown as Backend;
+
+function report(i: number): TensorReport {
+  return {
+    name: `model.layers.0.self_attn.q_proj.weight#${i}`, kind: 'projection', layer: 0, proj: 'q_proj', shape: [4, 4],
+    quantized: true, transformed: true, absmaxBefore: 1, absmaxAfter: 0.5,
+    error: { relError: 0.05, sqnrDb: 26, maxAbs: 0.1 } as TensorReport['error'],
+    baselineError: { relError: 0.08, sqnrDb: 22, maxAbs: 0.2 } as TensorReport['error'],
+  };
+}
+
+function result(reports: TensorReport[]): PipelineResult {
+  return {
+    files: [{ path: 'README.md', size: 6 }], reports,
+    plan: { quantizedCount: reports.length, rotated: true, writesLmHead: false, tensorCount: reports.length },
+    config: {} as PipelineResult['config'], bytesRead: 1000, bytesWritten: 6, elapsedMs: 2000, backend: 'fake CPU',
+  };
+}
+
+function harness(runPipeline: WorkerDeps['runPipeline']) {
+  let clock = 0;
+  const closed: string[] = [];
+  const deps: WorkerDeps = {
+    openSource: async () => ({ source: memoryModelSource({}, 'fake'), close: () => closed.push('source') }),
+    openBackend: async () => fakeBackend,
+    runPipeline,
+    now: () => clock,
+  };
+  return { api: createPipelineApi(deps), tick: (ms: number) => (clock += ms), closed };
+}
+
+const request: RunRequest = {
+  source: { kind: 'hub', repo: 'org/fake' }, settings: DEFAULT_SETTINGS, backend: 'cpu', sink: { kind: 'zip' },
+  target: { model: 'org/fake' }, modelArg: 'org/fake',
+};
+
+function callbacks() {
+  const progress: RunProgress[] = [];
+  const tensors: TensorReport[] = [];
+  const notices: string[] = [];
+  const backends: string[] = [];
+  return {
+    progress, tensors, notices, backends,
+    cb: { onProgress: (p: RunProgress) => progress.push(p), onTensor: (r: TensorReport) => tensors.push(r), onNotice: (m: string) => notices.push(m), onBackend: (b: { description: string }) => backends.push(b.description) },
+  };
+}
+
+describe('pipeline worker handler', () => {
+  it('throttles progress, attaches the measured ETA, forwards reports and returns the zip with the README', async () => {
+    let h!: ReturnType<typeof harness>;
+    h = harness(async (opts, makeSink) => {
+      const sink = await makeSink();
+      const ev = (o: Partial<ProgressEvent>): ProgressEvent => ({
+        phase: 'read', tensorIndex: 0, tensorCount: 10, tensorName: 't', bytesRead: 0, bytesToRead: 1000, bytesWritten: 0, bytesToWrite: 0, elapsedMs: 0, ...o,
+      });
+      opts.onProgress?.(ev({ phase: 'prepare' }));
+      // 1000 events, 2 ms apart, steady: 10 tensors of 100 bytes over 2 s.
+      for (let i = 1; i <= 1000; i++) {
+        h.tick(2);
+        opts.onProgress?.(ev({ elapsedMs: 2 * i, tensorIndex: Math.floor(i / 100), bytesRead: i, phase: i % 100 === 0 ? 'write' : 'read' }));
+      }
+      opts.onTensor?.(report(0));
+      opts.onTensor?.(report(1));
+      const w = await sink.createFile('README.md', 6);
+      await w.write(new TextEncoder().encode('# card'));
+      await w.close();
+      await sink.finalize();
+      return result([report(0), report(1)]);
+    });
+    const c = callbacks();
+    const out = await h.api.run(request, c.cb);
+    expect(out.ok).toBe(true);
+    if (!out.ok) return;
+    // 2 s at one message per 100 ms, plus the phase changes (prepare→read, read↔write ×10 each way).
+    expect(c.progress.length).toBeGreaterThanOrEqual(2000 / PROGRESS_INTERVAL_MS);
+    expect(c.progress.length).toBeLessThanOrEqual(2000 / PROGRESS_INTERVAL_MS + 1 + 2 * 10 + 2);
+    const last = c.progress[c.progress.length - 1];
+    expect(last.estimate).toBeDefined();
+    expect(last.estimate!.readBytesPerSec).toBeCloseTo(500, 0); // 1 byte per 2 ms
+    expect(last.estimate!.etaSeconds).not.toBeNull();
+    expect(last.estimate!.etaSeconds!).toBeLessThan(0.5); // nearly done
+    expect(c.tensors.map((t) => t.name)).toEqual([report(0).name, report(1).name]);
+    expect(c.backends).toEqual(['fake CPU']);
+    expect(out.result.readme).toBe('# card');
+    expect(out.result.summary).toMatch(/layer/);
+    const zip = unzipSync(new Uint8Array(await out.result.zipBlob!.arrayBuffer()));
+    expect(new TextDecoder().decode(zip['README.md'])).toBe('# card');
+    expect(h.closed).toEqual(['source']);
+  });
+
+  it('cancel stops the run: the outcome is CancelledError, as data', async () => {
+    const h = harness(async (opts) => {
+      await new Promise<void>((resolve) => opts.signal!.addEventListener('abort', () => resolve(), { once: true }));
+      throw new DOMException('aborted', 'AbortError');
+    });
+    const c = callbacks();
+    const pending = h.api.run(request, c.cb);
+    await new Promise((r) => setTimeout(r, 10));
+    await h.api.cancel();
+    const out = await pending;
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(out.error.name).toBe('CancelledError');
+    expect(h.closed).toEqual(['source']);
+  });
+
+  it("keeps an InputError's file and tensor across the boundary", async () => {
+    const h = harness(async () => {
+      throw new InputError('tensor has the wrong shape', { file: 'model.safetensors', tensor: 'model.norm.weight' });
+    });
+    const out = await h.api.run(request, callbacks().cb);
+    expect(out).toEqual({ ok: false, error: { name: 'InputError', message: 'tensor has the wrong shape', file: 'model.safetensors', tensor: 'model.norm.weight' } });
+  });
+
+  it('inspect runs the core preflight on the opened source and reports a blocking rotation', async () => {
+    const m = makeTinyQwen2({ hidden: 92, intermediate: 64, layers: 1, heads: 23, kvHeads: 1, vocab: 32, tie: true, seed: 1 });
+    const files = await tinyQwen2Files(m, { dtype: 'BF16' });
+    const src = memoryModelSource(Object.fromEntries(files.map((f) => [f.path, f.bytes])), 'h92');
+    const api = createPipelineApi({
+      openSource: async () => ({ source: src, close() {} }),
+      openBackend: async () => fakeBackend,
+      runPipeline: async () => { throw new Error('not called'); },
+      now: () => 0,
+    });
+    const out = await api.inspect({ kind: 'files', files: [], label: 'h92' }, DEFAULT_SETTINGS);
+    expect(out.ok).toBe(true);
+    if (!out.ok) return;
+    expect(out.preflight.label).toBe('h92');
+    expect(out.preflight.blocking).toMatch(/n = 92/);
+    expect(out.preflight.suggestions[0].settings).toEqual({ rotation: 'block', blockSize: 4 });
+  });
+});
