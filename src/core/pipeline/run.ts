@@ -9,7 +9,8 @@ import { errorStatsFromRows } from '../quant/metrics';
 import type { QuantSettings } from '../settings';
 import { decodeToF32, encodeF16, encodeF32 } from '../safetensors/dtype';
 import { openSafetensorsModel, type SafetensorsModel } from '../safetensors/model';
-import { readTensorBytes } from '../safetensors/read-tensor';
+import { readFiniteTensorBytes } from '../safetensors/read-tensor';
+import { readModelTextFile } from '../text-file';
 import { planSafetensorsShards, SafetensorsStreamWriter } from '../safetensors/writer';
 import type { BundleSink, ModelSource } from '../ports';
 import { bundleConfigJson } from '../bundle/config-json';
@@ -80,11 +81,7 @@ export interface PreparedRun {
   headsKV: RotationSpec | null;
 }
 
-async function readText(source: ModelSource, path: string, signal?: AbortSignal): Promise<string> {
-  const src = await source.open(path);
-  const bytes = src.size === 0 ? new Uint8Array(0) : await src.read(0, src.size, signal);
-  return new TextDecoder().decode(bytes);
-}
+const readText = readModelTextFile;
 
 /** Read config and headers, validate them, and build the plan — no tensor data is read. */
 export async function prepareRun(source: ModelSource, settings: QuantSettings, signal?: AbortSignal): Promise<PreparedRun> {
@@ -170,7 +167,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       let p = reading.get(name);
       if (!p) {
         const t = model.tensors.get(name)!;
-        p = readTensorBytes(model.files.get(t.file)!.source, t.info, signal).then((bytes) => {
+        p = readFiniteTensorBytes(model.files.get(t.file)!.source, t.info, signal).then((bytes) => {
           bytesRead += bytes.length;
           return { bytes, dtype: t.info.dtype };
         });

@@ -1,4 +1,4 @@
-import { InputError } from '../errors';
+import { clipForMessage, InputError } from '../errors';
 import type { QuantSettings } from '../settings';
 import type { Dtype, TensorInfo } from '../safetensors/types';
 import type { TensorSpec } from '../safetensors/writer';
@@ -68,6 +68,13 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   const quantizing = settings.bits !== 16;
   const outputDtype: 'F16' | 'F32' = settings.dtype === 'f32' ? 'F32' : 'F16';
 
+  // Checked before the expected-tensor map is built: num_hidden_layers 1e9 must not allocate 12e9 names.
+  if (layers * 12 + 2 > tensors.size) {
+    throw new InputError(
+      `config.json: num_hidden_layers is ${layers}, but the checkpoint holds only ${tensors.size} tensors (each Qwen2 layer has 12); config.json does not match these weights`,
+      { file: 'config.json' },
+    );
+  }
   // Every tensor Qwen2ForCausalLM has, with its shape.
   const expected = new Map<string, number[]>();
   expected.set('model.embed_tokens.weight', [V, d]);
@@ -107,7 +114,7 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   }
   for (const [name, t] of tensors) {
     if (!expected.has(name)) {
-      throw new InputError(`unexpected tensor ${name} in ${t.file}: not part of a Qwen2ForCausalLM with this config.json`, { file: t.file, tensor: name });
+      throw new InputError(`unexpected tensor ${clipForMessage(name)} in ${t.file}: not part of a Qwen2ForCausalLM with this config.json`, { file: t.file, tensor: clipForMessage(name) });
     }
   }
 
