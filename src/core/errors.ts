@@ -24,3 +24,11 @@ export class CancelledError extends Error {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError();
 }
+
+/**
+ * A value from the user's input, shortened for an error message: a hostile file can hold a
+ * 50 MB tensor name, and a message that echoes it whole helps no one.
+ */
+export function clipForMessage(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}

@@ -11,7 +11,7 @@
 import { InputError, throwIfAborted } from '../core/errors';
 import { mulberry32 } from '../demo/tiny-qwen2';
 import { calibrationText, checkIds, describeCalibration, type CalibrationSource } from './calibration';
-import type { ModelSource } from '../core/safetensors/types';
+import type { ModelSource } from '../core/ports';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 import { WIKITEXT2_RAW, WIKITEXT_REPO, type WikiTextOptions } from './wikitext';
 

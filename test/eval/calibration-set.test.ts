@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockHub, type MockHub } from '../../e2e/mock-hub/server';
+import { startMockHub, type MockHub } from '../support/mock-hub';
 import { InputError } from '../../src/core/errors';
 import { demoCalibrationFromEval, STORY_END, type EvalTokens } from '../../src/demo/calibration-text';
 import {
@@ -25,8 +25,8 @@ import {
 import { loadTokenizer } from '../../src/eval/tokenizer';
 import { joinWikiText, WIKITEXT2_RAW, wikitextParquetPath } from '../../src/eval/wikitext';
 import { createNodeFsSource } from '../../src/sources/node-fs-source-node';
-import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../helpers/fixture';
-import { parquetStringColumn } from './parquet-bytes';
+import { FIXTURE_DIR, HAS_FIXTURE, fixtureJson, fixtureSuite, fixtureText } from '../support/fixture';
+import { parquetStringColumn } from '../support/parquet-bytes';
 
 const ROOT = resolve(__dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-calib-'));

@@ -136,7 +136,7 @@ export function memorySink(label = 'memory-sink'): MemorySink {
  * validation — for building broken files in tests.
  */
 export function rawSafetensors(header: unknown, data: Uint8Array | number = 0, headerLengthOverride?: number | bigint): Uint8Array {
-  const json = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
+  const json = header instanceof Uint8Array ? header : new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
   const dataBytes = typeof data === 'number' ? new Uint8Array(data) : data;
   const out = new Uint8Array(8 + json.length + dataBytes.length);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerLengthOverride ?? json.length), true);

@@ -6,6 +6,7 @@ import { parseQwen2Config, type Qwen2Config } from '../qwen2/config';
 import { buildPlan, type ChooseQuant, type QuantPlan, type RotationKind } from '../qwen2/plan';
 import type { QuantSettings } from '../settings';
 import { openSafetensorsModel, type SafetensorsModel } from '../safetensors/model';
+import { readModelTextFile } from '../text-file';
 
 /** Everything read before streaming starts: config, headers, plan, rotations. */
 export interface PreparedRun {
@@ -17,17 +18,11 @@ export interface PreparedRun {
   headsKV: RotationSpec | null;
 }
 
-export async function readSourceText(source: ModelSource, path: string, signal?: AbortSignal): Promise<string> {
-  const src = await source.open(path);
-  const bytes = src.size === 0 ? new Uint8Array(0) : await src.read(0, src.size, signal);
-  return new TextDecoder().decode(bytes);
-}
-
 /** Read config and headers, validate them, and build the plan — no tensor data is read. */
 export async function prepareRun(source: ModelSource, settings: QuantSettings, signal?: AbortSignal, choose?: ChooseQuant): Promise<PreparedRun> {
   const files = new Set(await source.listFiles());
   if (!files.has('config.json')) throw new InputError(`no config.json in ${source.label}; expected a Hugging Face Qwen2 model folder`, { file: 'config.json' });
-  const config = parseQwen2Config(await readSourceText(source, 'config.json', signal));
+  const config = parseQwen2Config(await readModelTextFile(source, 'config.json', signal));
   const model = await openSafetensorsModel(source, signal);
   const plan = buildPlan(config, settings, model.tensors, choose);
   let residual: RotationSpec | null = null;

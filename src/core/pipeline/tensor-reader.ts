@@ -2,7 +2,7 @@ import type { Backend, Mat, ModelSource } from '../ports';
 import { isDerivedHead, type PlanItem, type QuantPlan } from '../qwen2/plan';
 import { FINAL_NORM } from '../qwen2/tensors';
 import type { SafetensorsModel } from '../safetensors/model';
-import { readTensorBytes } from '../safetensors/read-tensor';
+import { readFiniteTensorBytes } from '../safetensors/read-tensor';
 import type { Dtype } from '../safetensors/types';
 
 export interface SourceBytes {
@@ -67,7 +67,7 @@ export class TensorReader {
     let p = this.reading.get(name);
     if (!p) {
       const t = this.model.tensors.get(name)!;
-      p = readTensorBytes(this.model.files.get(t.file)!.source, t.info, this.signal).then((bytes) => {
+      p = readFiniteTensorBytes(this.model.files.get(t.file)!.source, t.info, this.signal).then((bytes) => {
         this.bytesRead += bytes.length;
         return { bytes, dtype: t.info.dtype };
       });

@@ -1,4 +1,4 @@
-import { InputError } from '../errors';
+import { clipForMessage, InputError } from '../errors';
 import type { Clip, QuantSettings, Scheme } from '../settings';
 import type { TensorInfo } from '../safetensors/types';
 import type { TensorSpec } from '../safetensors/writer';
@@ -90,11 +90,18 @@ const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
  * derived from.
  */
 export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Map<string, SourceTensor>, choose?: ChooseQuant): QuantPlan {
-  const { hidden: d, vocab: V } = cfg;
+  const { hidden: d, vocab: V, layers } = cfg;
   const rotated = settings.rotation !== 'none';
   const runChoice = defaultQuantChoice(settings);
   const outputDtype: 'F16' | 'F32' = settings.dtype === 'f32' ? 'F32' : 'F16';
 
+  // Checked before the expected-tensor list is built: num_hidden_layers 1e9 must not allocate 12e9 names.
+  if (layers * 12 + 2 > tensors.size) {
+    throw new InputError(
+      `config.json: num_hidden_layers is ${layers}, but the checkpoint holds only ${tensors.size} tensors (each Qwen2 layer has 12); config.json does not match these weights`,
+      { file: 'config.json' },
+    );
+  }
   // Every tensor Qwen2ForCausalLM has, with its shape.
   const sourceHasHead = tensors.has(LM_HEAD);
   const described = qwen2Tensors(cfg, { lmHead: !cfg.tieWordEmbeddings || sourceHasHead });
@@ -117,7 +124,7 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   }
   for (const [name, t] of tensors) {
     if (!expected.has(name)) {
-      throw new InputError(`unexpected tensor ${name} in ${t.file}: not part of a Qwen2ForCausalLM with this config.json`, { file: t.file, tensor: name });
+      throw new InputError(`unexpected tensor ${clipForMessage(name)} in ${t.file}: not part of a Qwen2ForCausalLM with this config.json`, { file: t.file, tensor: clipForMessage(name) });
     }
   }
 

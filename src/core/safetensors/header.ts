@@ -1,4 +1,4 @@
-import { InputError, throwIfAborted } from '../errors';
+import { clipForMessage, InputError, throwIfAborted } from '../errors';
 import { DTYPE_BYTES, type Dtype, type SafetensorsHeader, type TensorInfo } from './types';
 import { type ByteSource } from '../ports';
 
@@ -13,6 +13,87 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
   if (typeof v === 'object') return 'an object';
   return `${typeof v} ${String(v)}`;
+}
+
+/** A shape or offsets value for a message: short arrays of scalars verbatim, anything else described (never a deep JSON.stringify). */
+function brief(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v) && v.length <= 8 && v.every((x) => x === null || typeof x !== 'object')) {
+    return clipForMessage(JSON.stringify(v), 200);
+  }
+  if (Array.isArray(v)) return `an array of ${v.length} entries`;
+  return describe(v);
+}
+
+/** JSON nesting of a valid header: object → tensor entry → shape / data_offsets array. */
+const MAX_HEADER_DEPTH = 3;
+
+/**
+ * What JSON.parse cannot tell: duplicate keys (it keeps the last silently, other readers the
+ * first), numbers written as `1.0`/`1e0` (safetensors offsets and shapes are integers; other
+ * readers refuse them) and needless nesting. Runs over text JSON.parse has accepted, without
+ * recursion, so a 10,000-deep header cannot exhaust the stack.
+ */
+function scanHeaderText(text: string, fileName: string): void {
+  const where = { file: fileName };
+  interface Frame { isObject: boolean; keys: Set<string>; key?: string; expectKey: boolean }
+  const stack: Frame[] = [];
+  const place = (): string => {
+    const tensor = stack.length > 1 ? stack[0].key : undefined;
+    if (tensor === undefined) return 'at the top level';
+    const field = stack.length > 2 && stack[1].key !== undefined ? ` (${clipForMessage(stack[1].key, 40)})` : '';
+    return tensor === '__metadata__' ? `in __metadata__${field}` : `in the entry of tensor ${clipForMessage(tensor)}${field}`;
+  };
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c /* \ */) j++;
+        else if (d === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (top?.isObject && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) {
+          throw new InputError(
+            `${fileName}: the safetensors header has the key ${JSON.stringify(clipForMessage(key))} twice ${place()}; readers disagree on which one counts, so the file is ambiguous — re-save it`,
+            where,
+          );
+        }
+        top.keys.add(key);
+        top.key = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (stack.length >= MAX_HEADER_DEPTH) {
+        throw new InputError(
+          `${fileName}: the safetensors header nests JSON deeper than ${MAX_HEADER_DEPTH} levels ${place()}; expected {tensor: {dtype, shape: [..], data_offsets: [..]}}`,
+          where,
+        );
+      }
+      stack.push({ isObject: c === 0x7b, keys: new Set(), expectKey: c === 0x7b });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */) {
+      const top = stack[stack.length - 1];
+      if (top?.isObject) top.expectKey = true;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < n && /[0-9.eE+-]/.test(text[j])) j++;
+      const num = text.slice(i, j);
+      if (!/^-?(0|[1-9][0-9]*)$/.test(num) || num === '-0') {
+        throw new InputError(
+          `${fileName}: the safetensors header writes the number ${clipForMessage(num, 40)} ${place()}; shapes and data_offsets must be plain integers (no fraction, exponent or -0)`,
+          where,
+        );
+      }
+      i = j - 1;
+    }
+  }
 }
 
 function tooShort(fileName: string, fileSize: number): InputError {
@@ -59,8 +140,8 @@ function isSafeNonNegInt(v: unknown): v is number {
 }
 
 function parseEntry(name: string, entry: unknown, fileName: string, dataStart: number, fileSize: number): TensorInfo {
-  const where = { file: fileName, tensor: name };
-  const at = `tensor ${name} in file ${fileName}`;
+  const where = { file: fileName, tensor: clipForMessage(name) };
+  const at = `tensor ${clipForMessage(name)} in file ${fileName}`;
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
     throw new InputError(`${at}: header entry must be an object with dtype, shape and data_offsets; found ${describe(entry)}`, where);
   }
@@ -71,13 +152,13 @@ function parseEntry(name: string, entry: unknown, fileName: string, dataStart: n
     throw new InputError(`${at}: dtype must be a string (${SUPPORTED}); found ${describe(dtype)}`, where);
   }
   if (!Object.prototype.hasOwnProperty.call(DTYPE_BYTES, dtype)) {
-    throw new InputError(`unsupported dtype ${dtype} for tensor ${name} in file ${fileName}; ${SUPPORTED}`, where);
+    throw new InputError(`unsupported dtype ${clipForMessage(dtype, 40)} for ${at}; ${SUPPORTED}`, where);
   }
   const size = DTYPE_BYTES[dtype as Dtype];
 
   const shape = e.shape;
   if (!Array.isArray(shape) || !shape.every(isSafeNonNegInt)) {
-    throw new InputError(`${at}: shape must be an array of non-negative integers; found ${JSON.stringify(shape) ?? 'nothing'}`, where);
+    throw new InputError(`${at}: shape must be an array of non-negative integers; found ${brief(shape)}`, where);
   }
   let count = 1;
   for (const d of shape as number[]) count *= d;
@@ -89,7 +170,7 @@ function parseEntry(name: string, entry: unknown, fileName: string, dataStart: n
   const offs = e.data_offsets;
   if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isSafeNonNegInt)) {
     throw new InputError(
-      `${at}: data_offsets must be [begin, end] with non-negative integers; found ${JSON.stringify(offs) ?? 'nothing'}`,
+      `${at}: data_offsets must be [begin, end] with non-negative integers; found ${brief(offs)}`,
       where,
     );
   }
@@ -132,9 +213,13 @@ export function parseSafetensorsHeader(
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(headerJson);
+    // ignoreBOM keeps a byte order mark in the text, so it is refused below rather than skipped.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerJson);
   } catch {
     throw new InputError(`${fileName}: safetensors header is not valid UTF-8; expected a UTF-8 JSON object`, where);
+  }
+  if (text.charCodeAt(0) === 0xfeff) {
+    throw new InputError(`${fileName}: safetensors header starts with a byte order mark (EF BB BF); expected the JSON object right after the 8-byte length`, where);
   }
   let parsed: unknown;
   try {
@@ -148,6 +233,7 @@ export function parseSafetensorsHeader(
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InputError(`${fileName}: safetensors header must be a JSON object; found ${describe(parsed)}`, where);
   }
+  scanHeaderText(text, fileName);
 
   const dataStart = 8 + headerLength;
   let metadata: Record<string, string> | undefined;
@@ -160,9 +246,10 @@ export function parseSafetensorsHeader(
       metadata = {};
       for (const [mk, mv] of Object.entries(value as Record<string, unknown>)) {
         if (typeof mv !== 'string') {
-          throw new InputError(`${fileName}: __metadata__ value for ${JSON.stringify(mk)} must be a string; found ${describe(mv)}`, where);
+          throw new InputError(`${fileName}: __metadata__ value for ${JSON.stringify(clipForMessage(mk))} must be a string; found ${describe(mv)}`, where);
         }
-        metadata[mk] = mv;
+        // defineProperty, not assignment: a key named __proto__ is data like any other, not the prototype.
+        Object.defineProperty(metadata, mk, { value: mv, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -170,18 +257,36 @@ export function parseSafetensorsHeader(
   }
 
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  // Zero-size tensors own no bytes, so they cannot overlap anything.
+  // The tensors must tile the data section exactly (safetensors forbids holes and trailing bytes):
+  // a header length that points into its own padding shifts every tensor and shows up here.
+  // Zero-size tensors own no bytes, so they cannot overlap or fill anything.
+  const rel = (x: number) => x - dataStart;
+  const name = (t: TensorInfo) => clipForMessage(t.name);
   let prev: TensorInfo | undefined;
+  let pos = dataStart;
   for (const t of tensors) {
     if (t.end === t.begin) continue;
     if (prev && t.begin < prev.end) {
-      const rel = (x: number) => x - dataStart;
       throw new InputError(
-        `${fileName}: tensors ${prev.name} (data_offsets [${rel(prev.begin)}, ${rel(prev.end)}]) and ${t.name} (data_offsets [${rel(t.begin)}, ${rel(t.end)}]) overlap; expected disjoint byte ranges`,
-        { file: fileName, tensor: t.name },
+        `${fileName}: tensors ${name(prev)} (data_offsets [${rel(prev.begin)}, ${rel(prev.end)}]) and ${name(t)} (data_offsets [${rel(t.begin)}, ${rel(t.end)}]) overlap; expected disjoint byte ranges`,
+        { file: fileName, tensor: name(t) },
+      );
+    }
+    if (t.begin > pos) {
+      throw new InputError(
+        `${fileName}: no tensor covers data bytes [${rel(pos)}, ${rel(t.begin)}) ${prev ? `between ${name(prev)} and ${name(t)}` : `before ${name(t)}`}; safetensors requires the data section to be covered without holes (corrupt file or wrong header length)`,
+        { file: fileName, tensor: name(t) },
       );
     }
     prev = t;
+    pos = t.end;
+  }
+  if (pos !== fileSize) {
+    throw new InputError(
+      `${fileName}: the data section after the ${headerLength}-byte header is ${fileSize - dataStart} bytes, but the tensors cover only ${rel(pos)}; ` +
+        `${fileSize - pos} bytes at the end belong to no tensor (wrong header length in the first 8 bytes, or extra bytes appended); safetensors requires the data section to be covered exactly`,
+      where,
+    );
   }
 
   return { fileName, fileSize, headerLength, dataStart, tensors, metadata };

@@ -1,4 +1,4 @@
-import { InputError, throwIfAborted } from '../errors';
+import { clipForMessage, InputError, throwIfAborted } from '../errors';
 import { readSafetensorsHeader } from './header';
 import type { SafetensorsHeader, TensorInfo } from './types';
 import type { ByteSource, ModelSource } from '../ports';
@@ -54,8 +54,8 @@ async function readIndex(source: ModelSource, signal?: AbortSignal): Promise<Map
   for (const [tensor, shard] of Object.entries(wm as Record<string, unknown>)) {
     if (typeof shard !== 'string' || shard === '') {
       throw new InputError(
-        `${INDEX_FILE} in ${source.label}: weight_map entry for tensor ${tensor} must be a shard file name; found ${JSON.stringify(shard) ?? 'nothing'}`,
-        { file: INDEX_FILE, tensor },
+        `${INDEX_FILE} in ${source.label}: weight_map entry for tensor ${clipForMessage(tensor)} must be a shard file name; found ${typeof shard === 'string' || typeof shard === 'number' ? JSON.stringify(shard) : describe(shard)}`,
+        { file: INDEX_FILE, tensor: clipForMessage(tensor) },
       );
     }
     map.set(tensor, shard);
@@ -93,23 +93,24 @@ export async function openSafetensorsModel(source: ModelSource, signal?: AbortSi
     const missing = shards.filter((s) => !present.has(s));
     if (missing.length > 0) {
       throw new InputError(
-        `${INDEX_FILE} names shard files missing from ${source.label}: ${missing.join(', ')}`,
-        { file: missing[0] },
+        `${INDEX_FILE} names shard files missing from ${source.label}: ${clipForMessage(missing.slice(0, 5).join(', '), 400)}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+        { file: clipForMessage(missing[0]) },
       );
     }
     for (const shard of shards) {
       const header = await openFile(shard);
       for (const info of header.tensors) {
         const mapped = weightMap.get(info.name);
-        const where = { file: shard, tensor: info.name };
+        const name = clipForMessage(info.name);
+        const where = { file: shard, tensor: name };
         if (tensors.has(info.name)) {
-          throw new InputError(`tensor ${info.name} appears twice: in ${tensors.get(info.name)!.file} and in ${shard}; expected it in one file`, where);
+          throw new InputError(`tensor ${name} appears twice: in ${tensors.get(info.name)!.file} and in ${shard}; expected it in one file`, where);
         }
         if (mapped === undefined) {
-          throw new InputError(`tensor ${info.name} is in shard ${shard} but not in the weight_map of ${INDEX_FILE}`, where);
+          throw new InputError(`tensor ${name} is in shard ${shard} but not in the weight_map of ${INDEX_FILE}`, where);
         }
         if (mapped !== shard) {
-          throw new InputError(`tensor ${info.name} is in shard ${shard} but ${INDEX_FILE} maps it to ${mapped}`, where);
+          throw new InputError(`tensor ${name} is in shard ${shard} but ${INDEX_FILE} maps it to ${mapped}`, where);
         }
         tensors.set(info.name, { file: shard, info });
         totalBytes += info.end - info.begin;
@@ -117,9 +118,9 @@ export async function openSafetensorsModel(source: ModelSource, signal?: AbortSi
     }
     for (const [name, shard] of weightMap) {
       if (!tensors.has(name)) {
-        throw new InputError(`tensor ${name} is listed in ${INDEX_FILE} under shard ${shard}, but ${shard} does not contain it`, {
-          file: shard,
-          tensor: name,
+        throw new InputError(`tensor ${clipForMessage(name)} is listed in ${INDEX_FILE} under shard ${clipForMessage(shard)}, but ${clipForMessage(shard)} does not contain it`, {
+          file: clipForMessage(shard),
+          tensor: clipForMessage(name),
         });
       }
     }

@@ -61,11 +61,11 @@ describe('writer → header parser → tensor reader round trip', () => {
   });
 
   it('only reads the tensor range', async () => {
-    const file = rawSafetensors({ w: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12);
+    const file = rawSafetensors({ v: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, w: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12);
     const src = memorySource('m.safetensors', file);
     const h = await readSafetensorsHeader(src);
     src.reads.length = 0;
-    await readTensorF32(src, h.tensors[0]);
+    await readTensorF32(src, h.tensors[1]);
     expect(src.reads).toEqual([[h.dataStart + 4, 8]]);
   });
 

@@ -55,3 +55,50 @@ export async function readTensorRowsF32(
   const bytes = await readRange(src, info, begin, begin + rowCount * rowBytes, signal);
   return decodeToF32(bytes, info.dtype);
 }
+
+/**
+ * The first element of `bytes` (little-endian `dtype`) that is NaN or ±Inf, judged from the
+ * exponent bits without decoding, or -1. One Inf in a weight makes its row's scale Inf and the
+ * quantized row NaN, so the pipeline refuses such input instead of writing a NaN bundle.
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: TensorInfo['dtype']): { index: number; value: string } | undefined {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const show = (isNan: boolean, negative: boolean): string => (isNan ? 'NaN' : negative ? '-Inf' : '+Inf');
+  if (dtype === 'F32') {
+    const n = bytes.byteLength >>> 2;
+    for (let i = 0; i < n; i++) {
+      const u = dv.getUint32(i * 4, true);
+      if ((u & 0x7f800000) === 0x7f800000) return { index: i, value: show((u & 0x007fffff) !== 0, u >>> 31 === 1) };
+    }
+    return undefined;
+  }
+  // F16: 5 exponent bits (0x7c00); BF16: the top half of an f32 (0x7f80).
+  const [exp, mant] = dtype === 'F16' ? [0x7c00, 0x03ff] : [0x7f80, 0x007f];
+  const n = bytes.byteLength >>> 1;
+  for (let i = 0; i < n; i++) {
+    const u = dv.getUint16(i * 2, true);
+    if ((u & exp) === exp) return { index: i, value: show((u & mant) !== 0, u >>> 15 === 1) };
+  }
+  return undefined;
+}
+
+/** `readTensorBytes`, refusing a tensor that holds NaN or ±Inf (naming it and the first bad element). */
+export async function readFiniteTensorBytes(src: ByteSource, info: TensorInfo, signal?: AbortSignal): Promise<Uint8Array> {
+  const bytes = await readTensorBytes(src, info, signal);
+  const bad = firstNonFinite(bytes, info.dtype);
+  if (bad) {
+    // Row-major position, e.g. [12, 34], so the value can be found with any tensor viewer.
+    const pos: number[] = [];
+    let rest = bad.index;
+    for (let d = info.shape.length - 1; d >= 0; d--) {
+      pos.unshift(rest % info.shape[d]);
+      rest = Math.floor(rest / info.shape[d]);
+    }
+    throw new InputError(
+      `tensor ${info.name} in file ${src.name} holds a non-finite value (${bad.value}) at element ${bad.index}` +
+        `${pos.length > 1 ? ` (index [${pos.join(', ')}])` : ''}; quantizing it would give NaN weights. Use a checkpoint without NaN/Inf weights`,
+      { file: src.name, tensor: info.name },
+    );
+  }
+  return bytes;
+}
