@@ -2,6 +2,8 @@
  * The core's ports: what the pipeline needs from the outside (a compute backend, a model source,
  * a bundle sink). Backends, sources and sinks implement these; src/core imports nothing above it.
  */
+import type { Qwen2Dims } from './qwen2/config';
+import type { LinearInput } from './qwen2/tensors';
 import type { Dtype } from './safetensors/types';
 
 // ── compute ──────────────────────────────────────────────────────────────────────────────────
@@ -150,3 +152,29 @@ export interface BundleSink {
   /** Failure or cancellation: remove/invalidate whatever was written so nothing looks complete. */
   abort(reason?: unknown): Promise<void>;
 }
+
+// ── calibration forward pass (GPTQ) ──────────────────────────────────────────────────────────
+
+/** A layer's weights by HF tensor name (its norms, projections and biases), f32 row-major. */
+export type LayerWeights = (name: string) => Float32Array | undefined;
+
+/** Sees each linear input of a layer: `x` is `rows × width` f32 (tokens × the linear's in-dim). */
+export type LinearInputHook = (input: LinearInput, x: Float32Array, rows: number) => void;
+
+/**
+ * The layer-by-layer forward pass sequential GPTQ runs on: the residual stream of each
+ * calibration sample goes through one decoder layer at a time, with the weights the caller
+ * gives (the transformed layer to collect Hessians, then the quantized one to make the next
+ * layer's inputs). Implemented above core (src/eval) for the CPU and WebGPU.
+ */
+export interface CalibrationForward {
+  readonly description: string;
+  /** The residual stream after the embedding for one sample, `ids.length × hidden`. */
+  embed(ids: number[]): Promise<Float32Array>;
+  /** One decoder layer on one sample's residual stream; returns the next residual stream. */
+  runLayer(layer: number, hidden: Float32Array, weights: LayerWeights, onInput?: LinearInputHook): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** Makes the forward pass for a run, from the model's dimensions and the embedding as the bundle stores it (f32). */
+export type CalibrationForwardFactory = (dims: Qwen2Dims, embedding: Float32Array) => Promise<CalibrationForward>;

@@ -9,8 +9,8 @@ describe('parseSettings', () => {
   });
 
   it('accepts the string forms of CLI flags and URL parameters', () => {
-    expect(parseSettings({ bits: '8', scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: '32', seed: '7', quantizeEmbeddings: '0', dtype: 'f32' })).toEqual({
-      bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 7, quantizeEmbeddings: false, dtype: 'f32',
+    expect(parseSettings({ bits: '8', scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: '32', seed: '7', quantizeEmbeddings: '0', dtype: 'f32', method: 'gptq', actOrder: 'false', damp: '0.05' })).toEqual({
+      bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 7, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.05,
     });
     expect(parseSettings({ quantizeEmbeddings: 'true' }).quantizeEmbeddings).toBe(true);
     expect(parseSettings({ quantizeEmbeddings: false }).quantizeEmbeddings).toBe(false);
@@ -21,6 +21,10 @@ describe('parseSettings', () => {
     [{ bits: '3' }, /setting bits: got "3"; expected 4, 8 or 16/],
     [{ scheme: 'per_channel' }, /setting scheme: got "per_channel"; expected per_tensor or sp/],
     [{ clip: 'max' }, /setting clip/],
+    [{ method: 'awq' }, /setting method: got "awq"; expected rtn or gptq/],
+    [{ actOrder: 'yes' }, /setting act-order: got "yes"; expected true or false/],
+    [{ damp: '2' }, /setting damp: got "2"; expected a number from 0 to 1/],
+    [{ damp: '' }, /setting damp/],
     [{ rotation: 'half' }, /setting rotation: got "half"; expected full, block or none/],
     [{ blockSize: '48' }, /setting block-size: got "48"; expected a power of two/],
     [{ blockSize: '1' }, /setting block-size/],

@@ -5,6 +5,7 @@ export type Scheme = 'per_tensor' | 'sp';
 export type Clip = 'absmax' | 'mse';
 export type RotationMode = 'full' | 'block' | 'none';
 export type OutputDtype = 'f16' | 'f32';
+export type Method = 'rtn' | 'gptq';
 
 /** Everything that determines the bytes of a bundle (with the input model). */
 export interface QuantSettings {
@@ -17,6 +18,12 @@ export interface QuantSettings {
   seed: number;
   quantizeEmbeddings: boolean;
   dtype: OutputDtype;
+  /** Round-to-nearest, or GPTQ on the rotated model with calibration data (the projections only). */
+  method: Method;
+  /** GPTQ: quantize columns in descending diag(H) order. */
+  actOrder: boolean;
+  /** GPTQ: dampening, as a fraction of the mean diagonal of H. */
+  damp: number;
 }
 
 /** SPEC §3 defaults; the app and the CLI share them so a link and a CLI call give the same bytes. */
@@ -29,6 +36,9 @@ export const DEFAULT_SETTINGS: Readonly<QuantSettings> = Object.freeze({
   seed: 0,
   quantizeEmbeddings: true,
   dtype: 'f16',
+  method: 'rtn',
+  actOrder: true,
+  damp: 0.01,
 });
 
 /** The block sizes offered before the model is known. */
@@ -86,6 +96,21 @@ export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>
   if (raw.dtype !== undefined) {
     if (raw.dtype !== 'f16' && raw.dtype !== 'f32') bad('dtype', raw.dtype, 'f16 or f32');
     s.dtype = raw.dtype as OutputDtype;
+  }
+  if (raw.method !== undefined) {
+    if (raw.method !== 'rtn' && raw.method !== 'gptq') bad('method', raw.method, 'rtn or gptq');
+    s.method = raw.method as Method;
+  }
+  if (raw.actOrder !== undefined) {
+    const v = raw.actOrder;
+    if (v === true || v === 'true' || v === '1') s.actOrder = true;
+    else if (v === false || v === 'false' || v === '0') s.actOrder = false;
+    else bad('act-order', v, 'true or false');
+  }
+  if (raw.damp !== undefined) {
+    const v = Number(raw.damp);
+    if (typeof raw.damp === 'boolean' || raw.damp === '' || !Number.isFinite(v) || v < 0 || v > 1) bad('damp', raw.damp, 'a number from 0 to 1 (a fraction of the mean Hessian diagonal, e.g. 0.01)');
+    s.damp = v;
   }
   return s;
 }

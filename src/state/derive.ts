@@ -32,7 +32,7 @@ export function formatCount(n: number): string {
   return String(n);
 }
 
-export type UiPhase = 'prepare' | 'download' | 'rotate' | 'quantize' | 'write' | 'finalize' | 'done';
+export type UiPhase = 'prepare' | 'download' | 'rotate' | 'calibrate' | 'gptq' | 'quantize' | 'write' | 'finalize' | 'done';
 
 export const TENSOR_STEPS: UiPhase[] = ['download', 'rotate', 'quantize', 'write'];
 
@@ -60,6 +60,8 @@ const PHASE_LABEL: Record<UiPhase, string> = {
   prepare: 'reading headers',
   download: 'download',
   rotate: 'rotate',
+  calibrate: 'calibration forward + Hessians',
+  gptq: 'GPTQ',
   quantize: 'quantize',
   write: 'write',
   finalize: 'writing config, tokenizer and model card',

@@ -1,4 +1,5 @@
 import { cliCommand, runQuery, type RunTarget } from '../link';
+import type { CalibrationRecord } from '../pipeline/calibration';
 import type { QuantSettings } from '../settings';
 import { errorTotals, formatLayerSummary, type TensorReport } from '../pipeline/report';
 import { TOOL_NAME, TOOL_VERSION } from '../version';
@@ -12,6 +13,8 @@ export interface ModelCardInput {
   quantizedCount: number;
   rotated: boolean;
   residualHadamard: string | null;
+  /** The calibration data of a GPTQ run. */
+  calibration?: CalibrationRecord | null;
   /** Optional quality check figures (perplexity etc.), added by the eval step. */
   quality?: Record<string, number | string>;
 }
@@ -20,7 +23,8 @@ export interface ModelCardInput {
 export function modelCard(m: ModelCardInput): string {
   const s = m.settings;
   const t = errorTotals(m.reports);
-  const title = s.bits === 16 ? 'rotated, unquantized' : `W${s.bits} ${s.scheme}/${s.clip}`;
+  const gptq = s.method === 'gptq' && s.bits !== 16;
+  const title = s.bits === 16 ? 'rotated, unquantized' : `W${s.bits} ${s.scheme}/${s.clip}${gptq ? ' GPTQ' : ''}`;
   const lines: string[] = [
     `# ${m.target.model} — QuaRot ${title}`,
     '',
@@ -33,6 +37,13 @@ export function modelCard(m: ModelCardInput): string {
     `| clip | ${s.clip} |`,
     `| rotation | ${s.rotation}${s.rotation === 'block' ? ` (block size ${s.blockSize})` : ''}${m.residualHadamard ? ` — residual Hadamard ${m.residualHadamard}` : ''} |`,
     `| seed | ${s.seed} |`,
+    ...(gptq ? [
+      `| method | GPTQ (sequential, act-order ${s.actOrder}, damp ${s.damp}); embeddings RTN, LM head 16-bit |`,
+      ...(m.calibration ? [
+        `| calibration | ${m.calibration.source}: ${m.calibration.samples} × ${m.calibration.seqlen} tokens (${m.calibration.tokens} in all) |`,
+        `| calibration token ids sha256 | \`${m.calibration.sha256}\` |`,
+      ] : []),
+    ] : []),
     `| embeddings quantized | ${s.quantizeEmbeddings && s.bits !== 16} |`,
     `| tensors quantized | ${m.quantizedCount} |`,
     `| stored dtype | ${s.dtype === 'f32' ? 'float32' : 'float16'} |`,

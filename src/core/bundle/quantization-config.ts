@@ -1,3 +1,4 @@
+import type { CalibrationRecord } from '../pipeline/calibration';
 import type { QuantSettings } from '../settings';
 import { TOOL_NAME, TOOL_VERSION } from '../version';
 
@@ -9,6 +10,8 @@ export interface QuantizationConfigInput {
   headHadamard: string | null;
   sourceRepo: string;
   sourceRevision: string | null;
+  /** The calibration data of a GPTQ run. */
+  calibration?: CalibrationRecord | null;
 }
 
 /**
@@ -36,6 +39,14 @@ export function quantizationConfigJson(q: QuantizationConfigInput): string {
     seed: s.seed,
     quantize_embeddings: s.quantizeEmbeddings && s.bits !== 16,
     lm_head_quantized: false,
+    method: s.bits === 16 ? null : s.method,
+    ...(s.method === 'gptq' && s.bits !== 16 ? {
+      gptq: { damp: s.damp, act_order: s.actOrder, sequential: true, embeddings: 'rtn', lm_head: 'float16' },
+      calibration: q.calibration ? {
+        source: q.calibration.source, samples: q.calibration.samples, seqlen: q.calibration.seqlen,
+        tokens: q.calibration.tokens, token_ids_sha256: q.calibration.sha256,
+      } : null,
+    } : {}),
     dtype: s.dtype === 'f32' ? 'float32' : 'float16',
     format: s.bits === 16 ? 'plain' : 'anemll_sp',
     source_repo: q.sourceRepo,

@@ -1,4 +1,5 @@
-export type Phase = 'prepare' | 'read' | 'transform' | 'quantize' | 'write' | 'finalize' | 'done';
+/** `calibrate`: the calibration forward pass and Hessians of a layer; `gptq`: GPTQ's column updates. */
+export type Phase = 'prepare' | 'read' | 'transform' | 'calibrate' | 'gptq' | 'quantize' | 'write' | 'finalize' | 'done';
 
 /** Progress of a run; sent often, small, structured-clone friendly. */
 export interface ProgressEvent {

@@ -4,6 +4,7 @@ import { modelCard } from '../bundle/model-card';
 import { quantizationConfigJson } from '../bundle/quantization-config';
 import type { RunTarget } from '../link';
 import type { QuantSettings } from '../settings';
+import { calibrationRecord, type PipelineCalibration } from './calibration';
 import type { CountingSink } from './outputs';
 import { describeHadamard, type PreparedRun } from './prepare';
 import type { TensorReport } from './report';
@@ -29,6 +30,7 @@ export interface FinalizeOptions {
   target: RunTarget;
   modelArg: string;
   signal?: AbortSignal;
+  calibration?: Pick<PipelineCalibration, 'source' | 'samples' | 'sha256'> | null;
 }
 
 /** The bundle's other files: config.json, quantization_config.json, pass-through files, the model card. */
@@ -38,10 +40,11 @@ export async function writeBundleFiles(o: FinalizeOptions): Promise<void> {
   const text = (path: string, body: string): Promise<void> => sink.writeFile(path, new TextEncoder().encode(body));
   await text('config.json', bundleConfigJson(config.raw, plan.writesLmHead, plan.outputDtype));
   const residualHadamard = describeHadamard(prep.residual);
+  const calibration = o.calibration ? calibrationRecord(o.calibration) : null;
   await text('quantization_config.json', quantizationConfigJson({
     settings, quantizedCount: plan.quantizedCount, rotated: plan.rotated,
     residualHadamard, headHadamard: describeHadamard(prep.headsQ ? { ...prep.headsQ, length: prep.headsQ.segment } : null),
-    sourceRepo: o.target.model, sourceRevision: o.target.revision ?? null,
+    sourceRepo: o.target.model, sourceRevision: o.target.revision ?? null, calibration,
   }));
   const available = new Set(await o.source.listFiles());
   for (const f of PASS_THROUGH_FILES) {
@@ -51,6 +54,6 @@ export async function writeBundleFiles(o: FinalizeOptions): Promise<void> {
   }
   await text('README.md', modelCard({
     target: o.target, modelArg: o.modelArg, settings, reports: o.reports,
-    quantizedCount: plan.quantizedCount, rotated: plan.rotated, residualHadamard,
+    quantizedCount: plan.quantizedCount, rotated: plan.rotated, residualHadamard, calibration,
   }));
 }

@@ -3,7 +3,7 @@ import { InputError } from '../errors';
 import { residualRotation, headRotation } from '../hadamard/rotation';
 import { factorHadamardSize } from '../hadamard/factor';
 import { parseQwen2Config, type Qwen2Config } from '../qwen2/config';
-import { buildPlan, type ChooseQuant, type QuantPlan, type RotationKind } from '../qwen2/plan';
+import { buildPlan, type PlanOptions, type QuantPlan, type RotationKind } from '../qwen2/plan';
 import type { QuantSettings } from '../settings';
 import { openSafetensorsModel, type SafetensorsModel } from '../safetensors/model';
 import { readModelTextFile } from '../text-file';
@@ -19,12 +19,12 @@ export interface PreparedRun {
 }
 
 /** Read config and headers, validate them, and build the plan — no tensor data is read. */
-export async function prepareRun(source: ModelSource, settings: QuantSettings, signal?: AbortSignal, choose?: ChooseQuant): Promise<PreparedRun> {
+export async function prepareRun(source: ModelSource, settings: QuantSettings, signal?: AbortSignal, planOptions?: PlanOptions): Promise<PreparedRun> {
   const files = new Set(await source.listFiles());
   if (!files.has('config.json')) throw new InputError(`no config.json in ${source.label}; expected a Hugging Face Qwen2 model folder`, { file: 'config.json' });
   const config = parseQwen2Config(await readModelTextFile(source, 'config.json', signal));
   const model = await openSafetensorsModel(source, signal);
-  const plan = buildPlan(config, settings, model.tensors, choose);
+  const plan = buildPlan(config, settings, model.tensors, planOptions);
   let residual: RotationSpec | null = null;
   let headsQ: RotationSpec | null = null;
   let headsKV: RotationSpec | null = null;

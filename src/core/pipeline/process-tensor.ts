@@ -3,7 +3,7 @@ import type { PlanItem } from '../qwen2/plan';
 import type { TensorScales } from '../quant/scales';
 import type { Phase } from './events';
 import type { TensorReport } from './report';
-import { baselineError, quantizationError, quantizeMatrix } from './quantize';
+import { baselineError, quantizationError, quantizeMatrix, type QuantizedMatrix } from './quantize';
 import { addQuantizedFigures, matrixReport } from './tensor-report';
 import { isIdentity, transformMatrix, type MatrixTransform } from './transform';
 
@@ -16,10 +16,62 @@ export interface ProcessedMatrix {
   grid?: { qmin: number; qmax: number };
 }
 
+/** A matrix after the transform stage: the f32 weights to quantize (owned by the caller) and its report so far. */
+export interface TransformedMatrix {
+  w: Mat;
+  rowMax: Float32Array;
+  report: TensorReport & { histogram: NonNullable<TensorReport['histogram']> };
+  transformed: boolean;
+}
+
 /**
- * One matrix through the per-tensor stages: statistics of the original → transform (fuse, rotate)
- * → report (ranges, histograms) → baseline RTN of the original → scales → quantize → errors.
- * Consumes (releases) `w0`.
+ * Stages 1–3 of a matrix: statistics of the original → transform (fuse, rotate) → report (ranges,
+ * histograms) and, for a quantized item, the baseline (plain RTN of the original). Consumes `w0`;
+ * the caller owns (releases) the returned `w`.
+ */
+export async function transformStage(backend: Backend, item: PlanItem, w0: Mat, transform: MatrixTransform, outDtype: 'F16' | 'F32', phase: (p: Phase) => void): Promise<TransformedMatrix> {
+  const transformed = !isIdentity(transform);
+  let w: Mat | null = null;
+  try {
+    const rowMax0 = await backend.rowAbsMax(w0);
+    let rowMax = rowMax0;
+    if (transformed) {
+      phase('transform');
+      w = await transformMatrix(backend, w0, transform);
+      rowMax = await backend.rowAbsMax(w);
+    }
+    const report = await matrixReport(backend, item, w0, w ?? w0, rowMax0, rowMax);
+    if (item.quant && transformed) {
+      phase('quantize');
+      report.baselineError = await baselineError(backend, w0, rowMax0, item.quant, outDtype === 'F16');
+    }
+    // The original is done with once its histogram and baseline exist: free it before the
+    // quantized copy is made (the embedding is the largest tensor by far).
+    if (transformed) backend.release(w0);
+    return { w: w ?? w0, rowMax, report, transformed };
+  } catch (e) {
+    backend.release(w0);
+    if (w) backend.release(w);
+    throw e;
+  }
+}
+
+/** Stage 5: the report's figures of what is written, and the weight's bytes. Releases `q.mat`. */
+export async function finishQuantized(backend: Backend, t: TransformedMatrix, q: QuantizedMatrix, outDtype: 'F16' | 'F32'): Promise<ProcessedMatrix> {
+  try {
+    t.report.error = await quantizationError(backend, t.w, q.mat);
+    if (!t.transformed) t.report.baselineError = t.report.error;
+    await addQuantizedFigures(backend, t.report, q);
+    const weightBytes = await backend.read(q.mat, outDtype);
+    return { weightBytes, report: t.report, scales: q.scales, grid: { qmin: q.qmin, qmax: q.qmax } };
+  } finally {
+    backend.release(q.mat);
+  }
+}
+
+/**
+ * One matrix through the per-tensor stages with round-to-nearest: transform stage → scales →
+ * quantize → errors and report. Consumes (releases) `w0`.
  */
 export async function processMatrix(
   backend: Backend,
@@ -29,44 +81,13 @@ export async function processMatrix(
   outDtype: 'F16' | 'F32',
   phase: (p: Phase) => void,
 ): Promise<ProcessedMatrix> {
-  const transformed = !isIdentity(transform);
-  const toRelease: Mat[] = [w0];
+  const t = await transformStage(backend, item, w0, transform, outDtype, phase);
   try {
-    const rowMax0 = await backend.rowAbsMax(w0);
-    let w = w0;
-    let rowMax = rowMax0;
-    if (transformed) {
-      phase('transform');
-      w = await transformMatrix(backend, w0, transform);
-      toRelease.push(w);
-      rowMax = await backend.rowAbsMax(w);
-    }
-    const report = await matrixReport(backend, item, w0, w, rowMax0, rowMax);
-    // The original is done with once its histogram and baseline exist: free it before the
-    // quantized copy is made (the embedding is the largest tensor by far).
-    const releaseOriginal = (): void => {
-      if (!transformed) return;
-      backend.release(w0);
-      toRelease.splice(toRelease.indexOf(w0), 1);
-    };
-
-    const choice = item.quant;
-    if (!choice) {
-      releaseOriginal();
-      return { weightBytes: await backend.read(w, outDtype), report };
-    }
-    phase('quantize');
-    const roundToF16 = outDtype === 'F16';
-    if (transformed) report.baselineError = await baselineError(backend, w0, rowMax0, choice, roundToF16);
-    releaseOriginal();
-    const q = await quantizeMatrix(backend, w, rowMax, choice, roundToF16);
-    toRelease.push(q.mat);
-    report.error = await quantizationError(backend, w, q.mat);
-    if (!transformed) report.baselineError = report.error;
-    await addQuantizedFigures(backend, report, q);
-    const weightBytes = await backend.read(q.mat, outDtype);
-    return { weightBytes, report, scales: q.scales, grid: { qmin: q.qmin, qmax: q.qmax } };
+    if (!item.quant) return { weightBytes: await backend.read(t.w, outDtype), report: t.report };
+    if (!t.transformed) phase('quantize');
+    const q = await quantizeMatrix(backend, t.w, t.rowMax, item.quant, outDtype === 'F16');
+    return await finishQuantized(backend, t, q, outDtype);
   } finally {
-    for (const m of toRelease) backend.release(m);
+    backend.release(t.w);
   }
 }

@@ -26,6 +26,13 @@ export interface TensorReport {
   error?: ErrorStats;
   /** Plain RTN of the original, unfused weights with the same scheme and clip (the baseline). */
   baselineError?: ErrorStats;
+  /**
+   * With calibration data: the output error ‖(W − Ŵ)X‖/‖WX‖ on the calibration inputs of what was
+   * written (GPTQ or RTN) and of round-to-nearest with the same scales.
+   */
+  calibError?: { written: number; rtn: number };
+  /** GPTQ details: the damping finally used and the input channels that were dead (H_jj = 0). */
+  gptq?: { dampUsed: number; deadColumns: number };
   /** Counts of each integer code, index q − qmin. */
   codeCounts?: Uint32Array;
   /** Histograms over [−range, range], HISTOGRAM_BINS bins (matrices only). */

@@ -1,20 +1,20 @@
-import type { Backend, BundleSink, Mat, ModelSource } from '../ports';
-import { CancelledError, throwIfAborted } from '../errors';
+import type { Backend, BundleSink, ModelSource } from '../ports';
+import { CancelledError, InputError, throwIfAborted } from '../errors';
 import type { Qwen2Config } from '../qwen2/config';
-import { isDerivedHead } from '../qwen2/plan';
 import type { QuantSettings } from '../settings';
 import { decodeToF32 } from '../safetensors/dtype';
 import { planSafetensorsShards } from '../safetensors/writer';
 import type { RunTarget } from '../link';
+import { CalibrationStream, checkCalibration, type PipelineCalibration } from './calibration';
 import type { ProgressEvent, Phase } from './events';
 import { writeBundleFiles } from './finalize';
-import { CountingSink, matrixOutputs, TensorOutputs } from './outputs';
-import { prepareRun, rotationFor } from './prepare';
-import { processMatrix } from './process-tensor';
+import { processLayerWithGptq } from './gptq-layer';
+import { CountingSink, TensorOutputs } from './outputs';
+import { prepareRun } from './prepare';
+import { processMatrixItem, processNormItem } from './process-item';
 import type { TensorReport } from './report';
-import { normReport } from './tensor-report';
+import type { RunContext } from './run-context';
 import { TensorReader } from './tensor-reader';
-import { transformBias } from './transform';
 
 export { PASS_THROUGH_FILES } from './finalize';
 export { prepareRun, type PreparedRun } from './prepare';
@@ -36,6 +36,8 @@ export interface PipelineOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Each tensor's report as soon as it is done (the app streams them into its table). */
   onTensor?: (r: TensorReport) => void;
+  /** Calibration data: required by method 'gptq'. */
+  calibration?: PipelineCalibration;
 }
 
 export interface PipelineResult {
@@ -61,6 +63,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
   const t0 = performance.now();
   const sink = new CountingSink(opts.sink, signal);
   let reader: TensorReader | null = null;
+  let stream: CalibrationStream | null = null;
   const at = { tensorIndex: 0, tensorCount: 0, tensorName: '', bytesToRead: 0, bytesToWrite: 0 };
   const emit = (phase: Phase, message?: string): void => {
     opts.onProgress?.({
@@ -69,73 +72,63 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     });
   };
   try {
+    if (settings.method === 'gptq' && settings.bits !== 16 && !opts.calibration) {
+      throw new InputError('method gptq needs calibration data: give --calib (a calib.json, a text file or a Hub dataset), or choose method rtn');
+    }
     emit('prepare', `reading config and headers from ${source.label}`);
     const prep = await prepareRun(source, settings, signal);
     const { config, model, plan } = prep;
+    const calibration = plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
+    if (calibration) checkCalibration(calibration, config);
     at.tensorCount = plan.items.length;
     const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });
     at.bytesToWrite = layout.files.reduce((s, f) => s + f.size, 0);
     at.bytesToRead = TensorReader.bytesToRead(model, plan);
     reader = new TensorReader(model, backend, signal);
     await reader.announce(source, plan);
-    const outputs = new TensorOutputs(sink, layout, plan.outputDtype);
     const reports: TensorReport[] = [];
-    const report = (r: TensorReport): void => {
-      reports.push(r);
-      opts.onTensor?.(r);
+    const ctx: RunContext = {
+      backend, prep, settings, reader, signal,
+      outputs: new TensorOutputs(sink, layout, plan.outputDtype),
+      gammas: new Map(), embeddingCopy: null, emit,
+      report: (r) => { reports.push(r); opts.onTensor?.(r); },
+      at: (i) => { at.tensorIndex = i; at.tensorName = plan.items[i].name; },
     };
-    // Norm gains, kept (they are small) for fusion into the linears that follow them in the plan.
-    const gammas = new Map<string, Float32Array>();
-    // A tied model's head starts from a copy of the embedding, made while it is on the backend.
-    let embeddingCopy: Mat | null = null;
 
-    for (let i = 0; i < plan.items.length; i++) {
+    for (let i = 0; i < plan.items.length;) {
       throwIfAborted(signal);
       const item = plan.items[i];
-      at.tensorIndex = i;
-      at.tensorName = item.name;
-      emit('read');
-      if (item.kind === 'norm') {
-        const { bytes, dtype } = await reader.read(item.source);
-        const g = decodeToF32(bytes, dtype);
-        gammas.set(item.source, g);
-        await outputs.queue([[item.name, outputs.encode(item.writeOnes ? new Float32Array(g.length).fill(1) : g)]]);
-        report(normReport(item, g));
+      if (stream && item.layer !== null) {
+        // A whole layer at a time: its calibration inputs, then GPTQ, then its quantized outputs.
+        const indices: number[] = [];
+        while (i < plan.items.length && plan.items[i].layer === item.layer) indices.push(i++);
+        await processLayerWithGptq(ctx, stream, item.layer, indices);
         continue;
       }
-      let w0: Mat;
-      if (isDerivedHead(item)) {
-        if (!embeddingCopy) throw new Error('tied LM head needs the embedding first');
-        w0 = embeddingCopy;
-        embeddingCopy = null;
+      ctx.at(i);
+      emit('read');
+      if (item.kind === 'norm') {
+        await processNormItem(ctx, item);
       } else {
-        w0 = await reader.upload(item);
+        const result = await processMatrixItem(ctx, i);
+        if (calibration && item.kind === 'embedding') {
+          // The calibration stream starts from the embedding as the bundle stores it.
+          emit('calibrate', `embedding ${calibration.samples.length} calibration samples`);
+          stream = await CalibrationStream.start(calibration, config, decodeToF32(result.weightBytes, plan.outputDtype), signal);
+        }
       }
-      const next = plan.items[i + 1];
-      reader.readAhead(next);
-      if (item.kind === 'embedding' && next && isDerivedHead(next)) embeddingCopy = await backend.clone(w0);
-      let gamma: Float32Array | null = null;
-      if (item.fuseNorm) {
-        gamma = gammas.get(item.fuseNorm) ?? null;
-        if (!gamma) throw new Error(`plan order: ${item.fuseNorm} is needed before it is read`);
-      }
-      const result = await processMatrix(backend, item, w0, {
-        gamma, rowRot: rotationFor(prep, item.rotateRows, item.cols), colRot: rotationFor(prep, item.rotateCols, item.rows),
-      }, plan.outputDtype, (p) => emit(p));
-      let bias: Float32Array | null = null;
-      if (item.biasSource) {
-        const { bytes, dtype } = await reader.read(item.biasSource);
-        bias = await transformBias(backend, decodeToF32(bytes, dtype), rotationFor(prep, item.rotateBias, item.rows));
-      }
-      emit('write');
-      await outputs.queue(matrixOutputs(item, result, bias, outputs.encode));
-      report(result.report);
+      i++;
     }
     at.tensorIndex = at.tensorCount;
-    await outputs.finish();
+    await ctx.outputs.finish();
+    await stream?.dispose();
+    stream = null;
 
     emit('finalize', 'writing config, tokenizer and model card');
-    await writeBundleFiles({ source, sink, prep, settings, reports, target: opts.target, modelArg: opts.modelArg ?? opts.target.model, signal });
+    await writeBundleFiles({
+      source, sink, prep, settings, reports, target: opts.target, modelArg: opts.modelArg ?? opts.target.model, signal,
+      calibration: calibration ? { source: calibration.source, samples: calibration.samples, sha256: calibration.sha256 } : null,
+    });
     throwIfAborted(signal);
     await sink.finalize();
     emit('done');
@@ -146,6 +139,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     };
   } catch (err) {
     reader?.dispose();
+    await stream?.dispose().catch(() => undefined);
     await sink.abort(err).catch(() => undefined);
     if (signal?.aborted && !(err instanceof CancelledError)) throw new CancelledError();
     throw err;

@@ -78,7 +78,18 @@ export function isDerivedHead(it: PlanItem): boolean {
 /** The quantization choice every item gets from run-wide settings. */
 export function defaultQuantChoice(settings: QuantSettings): QuantChoice | null {
   if (settings.bits === 16) return null;
-  return { bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: 'rtn', codebook: 'uniform' };
+  return { bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: settings.method, codebook: 'uniform' };
+}
+
+export interface PlanOptions {
+  /** Per-tensor override of the run-wide choice (mixed precision, explicit overrides). */
+  choose?: ChooseQuant;
+  /**
+   * 'source' (default for RTN): file order, so range reads move forward through each shard.
+   * 'forward': embedding, then layers 0, 1, 2, …, then the head — what sequential GPTQ needs
+   * (a checkpoint stores layer 10 before layer 2); chosen automatically when any item uses GPTQ.
+   */
+  order?: 'source' | 'forward';
 }
 
 const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
@@ -89,7 +100,8 @@ const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
  * range reads move forward through each shard; a tied LM head follows the embedding it is
  * derived from.
  */
-export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Map<string, SourceTensor>, choose?: ChooseQuant): QuantPlan {
+export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Map<string, SourceTensor>, opts: PlanOptions = {}): QuantPlan {
+  const { choose } = opts;
   const { hidden: d, vocab: V, layers } = cfg;
   const rotated = settings.rotation !== 'none';
   const runChoice = defaultQuantChoice(settings);
@@ -135,7 +147,9 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   const tensorSpec = (name: string, shape: number[]): TensorSpec => ({ name, dtype: outputDtype, shape });
   const decide = (item: PlanItem, wanted: boolean): QuantChoice | null => {
     if (!wanted || !runChoice) return null;
-    return choose ? choose(item, { ...runChoice }) : { ...runChoice };
+    // Embeddings keep round-to-nearest: GPTQ applies to the linears calibration data passes through.
+    const base: QuantChoice = item.kind === 'projection' ? { ...runChoice } : { ...runChoice, method: 'rtn' };
+    return choose ? choose(item, base) : base;
   };
 
   for (const t of described) {
@@ -221,8 +235,14 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
     const g = group(it);
     groupStart.set(g, Math.min(groupStart.get(g) ?? Infinity, pos(it)));
   }
+  const forwardOrder = opts.order === 'forward' || items.some((it) => it.quant?.method === 'gptq');
+  const groupRank = (it: PlanItem): number => {
+    if (!forwardOrder) return groupStart.get(group(it))!;
+    const g = group(it);
+    return g === 'embedding' ? -1 : g === 'head' ? layers : it.layer!;
+  };
   const rank = (it: PlanItem): number[] => [
-    groupStart.get(group(it))!,
+    groupRank(it),
     it.kind === 'norm' ? 0 : 1,
     it.kind === 'lm_head' && tiedHead ? Infinity : pos(it), // a tied head follows the embedding
   ];

@@ -1,0 +1,26 @@
+import type { Backend, Mat } from '../ports';
+import type { QuantSettings } from '../settings';
+import type { Phase } from './events';
+import type { TensorOutputs } from './outputs';
+import type { PreparedRun } from './prepare';
+import type { TensorReport } from './report';
+import type { TensorReader } from './tensor-reader';
+
+/** What every stage of a run shares: the backend, the prepared plan, the reader and the outputs. */
+export interface RunContext {
+  backend: Backend;
+  prep: PreparedRun;
+  settings: QuantSettings;
+  reader: TensorReader;
+  outputs: TensorOutputs;
+  signal?: AbortSignal;
+  /** Norm gains, kept (they are small) for fusion into the linears that follow them in the plan. */
+  gammas: Map<string, Float32Array>;
+  /** A tied model's head starts from a copy of the embedding, made while it is on the backend. */
+  embeddingCopy: Mat | null;
+  emit(phase: Phase, message?: string): void;
+  /** Record a tensor's report (the app streams them into its table). */
+  report(r: TensorReport): void;
+  /** Say which plan item is being worked on. */
+  at(index: number): void;
+}
