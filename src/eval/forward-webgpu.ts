@@ -1,48 +1,58 @@
 /**
- * The Qwen2 forward pass on WebGPU (SPEC §7): the same math as the CPU oracle
- * (forward-cpu.ts) in f32 compute shaders — embedding gather, RMSNorm, matmul + bias, rotate_half
- * RoPE, causal GQA attention with a KV cache, SwiGLU, LM head and log-softmax.
+ * The Qwen2 forward pass on WebGPU (SPEC §7), on the shared GPU runtime (src/gpu): the same math
+ * as the CPU oracle (forward-cpu.ts) in f32 compute shaders — embedding gather, RMSNorm, matmul +
+ * bias, rotate_half RoPE, causal GQA attention with a KV cache, SwiGLU, LM head and log-softmax —
+ * behind the layer-by-layer interface of forward.ts. Activations stay on the device.
  *
- * Memory: matrices are split by rows into tiles that fit one storage binding, so a 151936-row
+ * Memory: matrices are TiledMatrix (row tiles that fit one storage binding), so a 151936-row
  * embedding works under a 128 MiB binding limit. When all weights exceed `memoryBudgetBytes`,
  * only the embedding/LM head stay resident and each layer's weights are uploaded into one
  * reusable set of buffers just before that layer runs (slow, but bounded). Long inputs run in
  * row chunks through the KV cache so that activations also fit one binding.
  */
-import { GpuUnavailableError } from '../backends/webgpu/errors';
-import { forwardShader, type ForwardShaderName } from './forward-shaders';
 import type { Qwen2Dims } from '../core/qwen2/config';
+import { ropeTables } from '../core/qwen2/rope';
+import {
+  EMBEDDING, FINAL_NORM, LM_HEAD, PROJECTIONS, layerNormName, layerPrefix, linearInputWidth, projectionName, projectionShape,
+  type LinearInput, type ProjName,
+} from '../core/qwen2/tensors';
+import { Transients, USAGE_STORAGE, type GpuRuntime, type UniformField } from '../gpu/runtime';
+import type { ShaderName } from '../gpu/shaders';
+import { TiledMatrix } from '../gpu/tiled';
+import type { Activation, AsyncWeightSource, HeadOptions, Qwen2Forward, RunLayerOptions } from './forward';
 
-/** Tensors by HF name, f32; may load lazily (a streamed model re-reads a layer per forward). */
-export interface AsyncWeightSource {
-  get(name: string): Float32Array | undefined | Promise<Float32Array | undefined>;
-  /** Whether a tensor exists, without reading it (lazy sources); else `get` is used. */
-  has?(name: string): boolean;
+export type { AsyncWeightSource } from './forward';
+
+/** Weights a layer may run with instead of its own: host values, or a device matrix (e.g. a quantization backend's Mat, WebGpuBackend.tiledMatrixOf). */
+export type GpuWeight = Float32Array | TiledMatrix;
+
+/**
+ * A device activation: `[rows × cols]` f32 at the start of `buffer` (which may be larger).
+ * Those from embed/runLayer are owned by the caller (release them); a hook's is a view of the
+ * pass's scratch buffer, valid until the hook returns.
+ */
+export class GpuActivation implements Activation {
+  constructor(
+    readonly runtime: GpuRuntime,
+    readonly buffer: GPUBuffer,
+    readonly rows: number,
+    readonly cols: number,
+    readonly owned: boolean,
+  ) {}
+
+  read(): Promise<Float32Array> {
+    return this.runtime.readF32(this.buffer, this.rows * this.cols);
+  }
 }
 
-/** The async counterpart of CausalLM (forward-cpu.ts). */
-export interface AsyncCausalLM {
-  readonly vocab: number;
-  /** Logits of every position, `[T × V]`. Independent of the KV cache. */
-  logits(ids: number[]): Promise<Float32Array>;
-  /** Clear the cache, run `ids`, return the last position's logits `[V]`. */
-  prefill(ids: number[]): Promise<Float32Array>;
-  /** Append one token to the cache and return its logits `[V]`. */
-  step(id: number): Promise<Float32Array>;
-}
-
-export interface Qwen2WebGpu extends AsyncCausalLM {
-  readonly dims: Qwen2Dims;
-  readonly position: number;
+export interface Qwen2WebGpu extends Qwen2Forward<GpuActivation, GpuWeight> {
+  readonly kind: 'webgpu';
+  readonly runtime: GpuRuntime;
   /** True when layers are uploaded per forward (over the memory budget). */
   readonly streaming: boolean;
   /** Bytes of weights kept on the GPU. */
   readonly residentBytes: number;
-  /** log-softmax of every position's logits, computed on the GPU, `[T × V]`. */
   logProbs(ids: number[]): Promise<Float32Array>;
-  reset(): void;
-  /** Free every GPU buffer (the device stays usable). */
-  destroy(): void;
 }
 
 export interface WebGpuForwardOptions {
@@ -52,89 +62,165 @@ export interface WebGpuForwardOptions {
   maxBindingBytes?: number;
 }
 
-const LAYER_MATS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
-type MatKey = (typeof LAYER_MATS)[number];
+const KERNELS: ShaderName[] = ['forward-matmul', 'forward-rmsnorm', 'forward-rope', 'forward-attention', 'forward-swiglu', 'forward-embed', 'forward-logsoftmax'];
 
-interface Tile {
-  buf: GPUBuffer;
-  row0: number;
-  rows: number;
-}
-
-/** A row-tiled `[out × in]` matrix on the GPU, with an optional bias. */
-interface GpuMat {
-  out: number;
-  in: number;
-  tiles: Tile[];
-  bias: GPUBuffer | undefined;
-}
-
-interface GpuLayer {
+/** One layer's weights on the device. */
+interface LayerWeights {
   inNorm: GPUBuffer;
   postNorm: GPUBuffer;
-  mats: Record<MatKey, GpuMat>;
+  mats: Record<ProjName, TiledMatrix>;
+  bias: Record<ProjName, GPUBuffer>;
 }
 
-interface GpuCache {
+/** Per-layer K (after RoPE) and V, `[position × kvDim]` each. */
+interface KvCache {
   k: GPUBuffer[];
   v: GPUBuffer[];
   length: number;
   capacity: number;
 }
 
-const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+/** Scratch activations of up to `rows` rows. */
+interface Scratch {
+  ids: GPUBuffer;
+  x: GPUBuffer;
+  xn: GPUBuffer;
+  q: GPUBuffer;
+  att: GPUBuffer;
+  g: GPUBuffer;
+  u: GPUBuffer;
+}
 
-function prefixOf(li: number, m: MatKey): string {
-  const attn = m === 'q' || m === 'k' || m === 'v' || m === 'o';
-  return `model.layers.${li}.${attn ? 'self_attn' : 'mlp'}.${m}_proj`;
+/**
+ * Commands of one forward: compute passes on one encoder; flush() submits what is encoded (a
+ * hook or a layer upload must see it done in queue order) and starts afresh.
+ */
+class CommandStream {
+  encoder!: GPUCommandEncoder;
+  pass!: GPUComputePassEncoder;
+  constructor(private readonly device: GPUDevice, private readonly label: string) {
+    this.begin();
+  }
+
+  private begin(): void {
+    this.encoder = this.device.createCommandEncoder({ label: this.label });
+    this.pass = this.encoder.beginComputePass({ label: this.label });
+  }
+
+  /** Encoder-level copy (ends and reopens the compute pass). */
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
+    this.pass.end();
+    this.encoder.copyBufferToBuffer(src, 0, dst, 0, bytes);
+    this.pass = this.encoder.beginComputePass({ label: this.label });
+  }
+
+  flush(): void {
+    this.pass.end();
+    this.device.queue.submit([this.encoder.finish()]);
+    this.begin();
+  }
+
+  /** End the pass; the encoder stays open for copies, then submit(). */
+  end(): GPUCommandEncoder {
+    this.pass.end();
+    return this.encoder;
+  }
+}
+
+/** The forward kernels (shaders/forward-*.wgsl), one method each, their uniforms in `temps`. */
+class ForwardKernels {
+  private readonly noBias: GPUBuffer;
+  constructor(private readonly rt: GpuRuntime, private readonly temps: Transients, private readonly dims: Qwen2Dims) {
+    this.noBias = rt.createBuffer('no-bias', 4);
+  }
+
+  private params(name: string, fields: UniformField[]): GPUBuffer {
+    return this.temps.uniform(`${name} params`, fields);
+  }
+
+  private perElement(n: number): number {
+    return Math.ceil(n / 64);
+  }
+
+  embed(pass: GPUComputePassEncoder, rows: number, ids: GPUBuffer, table: TiledMatrix, x: GPUBuffer): void {
+    for (const t of table.tiles) {
+      this.rt.dispatch(pass, 'forward-embed', [this.params('embed', [rows, table.cols, t.row0, t.rows]), ids, t.buffer, x], this.perElement(rows * table.cols));
+    }
+  }
+
+  rmsNorm(pass: GPUComputePassEncoder, rows: number, x: GPUBuffer, gamma: GPUBuffer, out: GPUBuffer, xBase = 0): void {
+    const d = this.dims.hidden;
+    this.rt.dispatch(pass, 'forward-rmsnorm', [this.params('rmsnorm', [rows, d, { f32: this.dims.rmsNormEps }, xBase]), x, gamma, out], rows);
+  }
+
+  /** y = x·Wᵀ (+ b), or y += that with `accumulate` (the residual add), tile by tile of W. */
+  matmul(
+    pass: GPUComputePassEncoder, m: TiledMatrix, bias: GPUBuffer | undefined, x: GPUBuffer, rows: number, y: GPUBuffer,
+    o: { xBase?: number; yBase?: number; ldy?: number; accumulate?: boolean } = {},
+  ): void {
+    for (const t of m.tiles) {
+      // y_col = the tile's first row: its outputs' column in y and its bias offset.
+      const pb = this.params('matmul', [rows, t.rows, m.cols, (bias ? 1 : 0) | (o.accumulate ? 2 : 0), o.xBase ?? 0, o.yBase ?? 0, o.ldy ?? m.rows, t.row0]);
+      this.rt.dispatch(pass, 'forward-matmul', [pb, x, t.buffer, bias ?? this.noBias, y], [Math.ceil(t.rows / 64), Math.ceil(rows / 16)]);
+    }
+  }
+
+  rope(pass: GPUComputePassEncoder, data: GPUBuffer, rows: number, heads: number, pos0: number, base: number, cos: GPUBuffer, sin: GPUBuffer): void {
+    const D = this.dims.headDim;
+    this.rt.dispatch(pass, 'forward-rope', [this.params('rope', [rows, heads, D, pos0, base, 0, 0, 0]), data, cos, sin], this.perElement(rows * heads * (D / 2)));
+  }
+
+  attention(pass: GPUComputePassEncoder, rows: number, pos0: number, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer): void {
+    const { heads: H, kvHeads: KV, headDim: D } = this.dims;
+    this.rt.dispatch(pass, 'forward-attention', [this.params('attention', [rows, H, KV, D, pos0, KV * D, { f32: 1 / Math.sqrt(D) }, 0]), q, k, v, out], rows * H);
+  }
+
+  swiglu(pass: GPUComputePassEncoder, count: number, g: GPUBuffer, u: GPUBuffer): void {
+    this.rt.dispatch(pass, 'forward-swiglu', [this.params('swiglu', [count, 0, 0, 0]), g, u], this.perElement(count));
+  }
+
+  logSoftmax(pass: GPUComputePassEncoder, z: GPUBuffer, rows: number, cols: number): void {
+    this.rt.dispatch(pass, 'forward-logsoftmax', [this.params('logsoftmax', [rows, cols, 0, 0]), z], rows);
+  }
+
+  destroy(): void {
+    this.noBias.destroy();
+  }
 }
 
 export async function createQwen2WebGpu(
-  device: GPUDevice,
+  runtime: GpuRuntime,
   dims: Qwen2Dims,
   weights: AsyncWeightSource,
   opts: WebGpuForwardOptions = {},
 ): Promise<Qwen2WebGpu> {
+  const rt = runtime;
+  const device = rt.device;
   const { hidden: d, intermediate: F, layers: L, heads: H, kvHeads: KV, headDim: D, vocab: V } = dims;
   if (H % KV !== 0) throw new Error(`heads ${H} not a multiple of kvHeads ${KV}`);
   if (D % 2 !== 0) throw new Error(`head dim ${D} must be even for RoPE`);
   if (D > 128) throw new Error(`head dim ${D}: the WebGPU attention kernel supports at most 128`);
   const qDim = H * D;
   const kvDim = KV * D;
-  const half = D / 2;
-  const maxBinding = Math.min(opts.maxBindingBytes ?? Infinity, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const maxBinding = Math.floor(Math.min(opts.maxBindingBytes ?? Infinity, rt.limits.maxBindingBytes) / 4) * 4;
   const budget = opts.memoryBudgetBytes ?? 2 * 1024 ** 3;
-  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
 
-  let lost: string | undefined;
-  device.lost.then((info) => {
-    lost = info.message || info.reason || 'device lost';
-  });
-  const checkAlive = () => {
-    if (lost !== undefined) throw new GpuUnavailableError('device-lost', `WebGPU device lost: ${lost}`);
-  };
-
-  // ---- pipelines -------------------------------------------------------------------------
-  const pipelines = new Map<ForwardShaderName, GPUComputePipeline>();
-  const names: ForwardShaderName[] = ['forward-matmul', 'forward-rmsnorm', 'forward-rope', 'forward-attention', 'forward-swiglu', 'forward-embed', 'forward-logsoftmax'];
-  device.pushErrorScope('validation');
-  // Synchronous creation keeps the order simple; the worker thread absorbs the cost in browsers.
-  for (const n of names) {
-    const module = device.createShaderModule({ code: forwardShader(n), label: n });
-    pipelines.set(n, device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: n }));
-  }
-  const pipeErr = await device.popErrorScope();
-  if (pipeErr) throw new Error(`WebGPU forward kernels failed to compile: ${pipeErr.message}`);
+  rt.throwIfLost('loading the forward pass');
+  await rt.precompile(KERNELS);
 
   // ---- weights ---------------------------------------------------------------------------
   const owned = new Set<GPUBuffer>();
-  const createBuffer = (size: number, label: string, usage = STORAGE()): GPUBuffer => {
-    // Bindings of runtime-sized arrays need ≥ 4 bytes; sizes must be multiples of 4.
-    const b = device.createBuffer({ size: Math.max(4, Math.ceil(size / 4) * 4), usage, label });
+  const createBuffer = (label: string, bytes: number): GPUBuffer => {
+    const b = rt.createBuffer(label, bytes, USAGE_STORAGE);
     owned.add(b);
     return b;
   };
-  const write = (buf: GPUBuffer, data: Float32Array, offsetBytes = 0) => device.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+  const freeBuffer = (b: GPUBuffer | undefined) => {
+    if (!b) return;
+    b.destroy();
+    owned.delete(b);
+  };
+  const allocMat = (rows: number, cols: number, label: string) => TiledMatrix.allocate(rows, cols, maxBinding, (bytes, l) => createBuffer(l, bytes), label);
 
   async function tensor(name: string, size: number, optional = false): Promise<Float32Array | undefined> {
     const t = await weights.get(name);
@@ -145,313 +231,276 @@ export async function createQwen2WebGpu(
     if (t.length !== size) throw new Error(`tensor ${name}: ${t.length} elements, expected ${size}`);
     return t;
   }
-
-  const rowsPerTile = (inDim: number) => Math.max(1, Math.floor(maxBinding / (inDim * 4)));
-
-  function allocMat(out: number, inDim: number, withBias: boolean, label: string): GpuMat {
-    const per = rowsPerTile(inDim);
-    const tiles: Tile[] = [];
-    for (let r = 0; r < out; r += per) {
-      const rows = Math.min(per, out - r);
-      tiles.push({ buf: createBuffer(rows * inDim * 4, `${label}[${r}]`), row0: r, rows });
-    }
-    return { out, in: inDim, tiles, bias: withBias ? createBuffer(out * 4, `${label}.bias`) : undefined };
-  }
-
-  function uploadMat(m: GpuMat, w: Float32Array, b: Float32Array | undefined): void {
-    for (const t of m.tiles) write(t.buf, w.subarray(t.row0 * m.in, (t.row0 + t.rows) * m.in));
-    if (b && m.bias) write(m.bias, b);
-  }
-
-  const matShape: Record<MatKey, [number, number]> = {
-    q: [qDim, d],
-    k: [kvDim, d],
-    v: [kvDim, d],
-    o: [d, qDim],
-    gate: [F, d],
-    up: [F, d],
-    down: [d, F],
-  };
-  let layerBytes = 2 * d * 4;
-  for (const m of LAYER_MATS) layerBytes += (matShape[m][0] * matShape[m][1] + matShape[m][0]) * 4;
   const has = async (name: string) => (weights.has ? weights.has(name) : (await weights.get(name)) !== undefined);
-  const untied = await has('lm_head.weight');
+
+  let layerBytes = 2 * d * 4;
+  for (const p of PROJECTIONS) {
+    const [out, inDim] = projectionShape(dims, p);
+    layerBytes += (out * inDim + out) * 4;
+  }
+  const untied = await has(LM_HEAD);
   const headBytes = V * d * 4 * (untied ? 2 : 1);
   const streaming = headBytes + L * layerBytes > budget;
 
-  device.pushErrorScope('out-of-memory');
-  const embed = allocMat(V, d, false, 'embed');
-  uploadMat(embed, (await tensor('model.embed_tokens.weight', V * d))!, undefined);
-  let head = embed;
-  if (untied) {
-    head = allocMat(V, d, false, 'lm_head');
-    uploadMat(head, (await tensor('lm_head.weight', V * d))!, undefined);
-  }
-  const finalNorm = createBuffer(d * 4, 'model.norm');
-  write(finalNorm, (await tensor('model.norm.weight', d))!);
-  const dummy = createBuffer(4, 'no-bias');
-
   /** Per layer, which projections have a bias (a streamed slot is shared, so flags travel separately). */
-  const biasFlags: Record<MatKey, boolean>[] = [];
-  async function uploadLayer(li: number, target: GpuLayer): Promise<void> {
-    const p = `model.layers.${li}`;
-    write(target.inNorm, (await tensor(`${p}.input_layernorm.weight`, d))!);
-    write(target.postNorm, (await tensor(`${p}.post_attention_layernorm.weight`, d))!);
-    for (const m of LAYER_MATS) {
-      const [out, inDim] = matShape[m];
-      const w = (await tensor(`${prefixOf(li, m)}.weight`, out * inDim))!;
-      const b = await tensor(`${prefixOf(li, m)}.bias`, out, true);
-      uploadMat(target.mats[m], w, b);
-    }
-  }
-  const allocLayer = (label: string): GpuLayer => {
-    const mats = {} as Record<MatKey, GpuMat>;
-    for (const m of LAYER_MATS) mats[m] = allocMat(matShape[m][0], matShape[m][1], true, `${label}.${m}`);
-    return { inNorm: createBuffer(d * 4, `${label}.in_norm`), postNorm: createBuffer(d * 4, `${label}.post_norm`), mats };
-  };
+  const biasFlags: Record<ProjName, boolean>[] = [];
   for (let li = 0; li < L; li++) {
-    const flags = {} as Record<MatKey, boolean>;
-    for (const m of LAYER_MATS) flags[m] = await has(`${prefixOf(li, m)}.bias`);
+    const flags = {} as Record<ProjName, boolean>;
+    for (const p of PROJECTIONS) flags[p] = await has(projectionName(li, p, 'bias'));
     biasFlags.push(flags);
   }
-  const layers: GpuLayer[] = [];
-  if (streaming) {
-    layers.push(allocLayer('slot'));
-  } else {
-    for (let li = 0; li < L; li++) {
-      const ly = allocLayer(`layer${li}`);
-      await uploadLayer(li, ly);
-      layers.push(ly);
+
+  const allocLayer = (label: string): LayerWeights => {
+    const mats = {} as Record<ProjName, TiledMatrix>;
+    const bias = {} as Record<ProjName, GPUBuffer>;
+    for (const p of PROJECTIONS) {
+      const [out, inDim] = projectionShape(dims, p);
+      mats[p] = allocMat(out, inDim, `${label}.${p}`);
+      bias[p] = createBuffer(`${label}.${p}.bias`, out * 4);
+    }
+    return { inNorm: createBuffer(`${label}.input_layernorm`, d * 4), postNorm: createBuffer(`${label}.post_attention_layernorm`, d * 4), mats, bias };
+  };
+  async function uploadLayer(li: number, target: LayerWeights): Promise<void> {
+    rt.writeF32(target.inNorm, (await tensor(layerNormName(li, 'input_layernorm'), d))!);
+    rt.writeF32(target.postNorm, (await tensor(layerNormName(li, 'post_attention_layernorm'), d))!);
+    for (const p of PROJECTIONS) {
+      const [out, inDim] = projectionShape(dims, p);
+      target.mats[p].write(rt, (await tensor(projectionName(li, p), out * inDim))!);
+      const b = await tensor(projectionName(li, p, 'bias'), out, true);
+      if (b) rt.writeF32(target.bias[p], b);
     }
   }
-  const oom = await device.popErrorScope();
-  if (oom) {
+
+  let embedTable!: TiledMatrix;
+  let headTable!: TiledMatrix;
+  let finalNorm!: GPUBuffer;
+  const layers: LayerWeights[] = [];
+  try {
+    await rt.scoped('uploading the weights', async () => {
+      embedTable = allocMat(V, d, EMBEDDING);
+      embedTable.write(rt, (await tensor(EMBEDDING, V * d))!);
+      headTable = embedTable;
+      if (untied) {
+        headTable = allocMat(V, d, LM_HEAD);
+        headTable.write(rt, (await tensor(LM_HEAD, V * d))!);
+      }
+      finalNorm = createBuffer(FINAL_NORM, d * 4);
+      rt.writeF32(finalNorm, (await tensor(FINAL_NORM, d))!);
+      if (streaming) {
+        layers.push(allocLayer('streamed layer'));
+      } else {
+        for (let li = 0; li < L; li++) {
+          const ly = allocLayer(`model.layers.${li}`);
+          await uploadLayer(li, ly);
+          layers.push(ly);
+        }
+      }
+    });
+  } catch (e) {
     for (const b of owned) b.destroy();
-    throw new GpuUnavailableError('out-of-memory', `WebGPU out of memory while uploading the weights: ${oom.message}`);
+    throw e;
   }
   const residentBytes = headBytes + (streaming ? layerBytes : L * layerBytes);
+
+  const temps = new Transients(rt);
+  const kernels = new ForwardKernels(rt, temps, dims);
 
   // ---- activations, RoPE table, caches ---------------------------------------------------
   // Rows per chunk so that every activation ([rows × max(F, qDim, d)]) fits one binding.
   const chunkRows = Math.max(1, Math.floor(maxBinding / (4 * Math.max(F, qDim, d))));
-  let actRows = 0;
-  let act: { ids: GPUBuffer; x: GPUBuffer; xn: GPUBuffer; q: GPUBuffer; att: GPUBuffer; g: GPUBuffer; u: GPUBuffer } | undefined;
-  function ensureActivations(rows: number): NonNullable<typeof act> {
-    if (act && rows <= actRows) return act;
-    if (act) for (const b of Object.values(act)) { b.destroy(); owned.delete(b); }
-    actRows = Math.max(rows, 16);
-    act = {
-      ids: createBuffer(actRows * 4, 'ids'),
-      x: createBuffer(actRows * d * 4, 'x'),
-      xn: createBuffer(actRows * d * 4, 'xn'),
-      q: createBuffer(actRows * qDim * 4, 'q'),
-      att: createBuffer(actRows * qDim * 4, 'att'),
-      g: createBuffer(actRows * F * 4, 'g'),
-      u: createBuffer(actRows * F * 4, 'u'),
+  let scratchRows = 0;
+  let scratch: Scratch | undefined;
+  function ensureScratch(rows: number): Scratch {
+    if (scratch && rows <= scratchRows) return scratch;
+    if (scratch) for (const b of Object.values(scratch)) freeBuffer(b);
+    scratchRows = Math.max(rows, 16);
+    const n = scratchRows;
+    scratch = {
+      ids: createBuffer('ids', n * 4),
+      x: createBuffer('hidden', n * d * 4),
+      xn: createBuffer('normed', n * d * 4),
+      q: createBuffer('q', n * qDim * 4),
+      att: createBuffer('attention out', n * qDim * 4),
+      g: createBuffer('gate', n * F * 4),
+      u: createBuffer('up', n * F * 4),
     };
-    return act;
+    return scratch;
   }
 
-  // Same f32 arithmetic as the oracle: inv_freq in f32, angle = fround(pos · inv_freq).
-  const invFreq = new Float32Array(half);
-  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.pow(dims.ropeTheta, (2 * i) / D);
+  // One RoPE table for both passes (core/qwen2/rope.ts), grown by doubling.
   let ropeLen = 0;
   let ropeCos: GPUBuffer | undefined;
   let ropeSin: GPUBuffer | undefined;
   function ensureRope(positions: number): void {
     if (positions <= ropeLen) return;
     const n = Math.max(positions, ropeLen * 2, 256);
-    const c = new Float32Array(n * half);
-    const s = new Float32Array(n * half);
-    for (let p = 0; p < n; p++) {
-      for (let i = 0; i < half; i++) {
-        const a = Math.fround(p * invFreq[i]);
-        c[p * half + i] = Math.cos(a);
-        s[p * half + i] = Math.sin(a);
-      }
-    }
-    for (const b of [ropeCos, ropeSin]) if (b) { b.destroy(); owned.delete(b); }
-    ropeCos = createBuffer(c.byteLength, 'rope.cos');
-    ropeSin = createBuffer(s.byteLength, 'rope.sin');
-    write(ropeCos, c);
-    write(ropeSin, s);
+    const { cos, sin } = ropeTables(D, dims.ropeTheta, n);
+    freeBuffer(ropeCos);
+    freeBuffer(ropeSin);
+    ropeCos = createBuffer('rope cos', cos.byteLength);
+    ropeSin = createBuffer('rope sin', sin.byteLength);
+    rt.writeF32(ropeCos, cos);
+    rt.writeF32(ropeSin, sin);
     ropeLen = n;
   }
 
-  const newCache = (capacity: number): GpuCache => ({
-    k: Array.from({ length: L }, (_, i) => createBuffer(capacity * kvDim * 4, `k${i}`)),
-    v: Array.from({ length: L }, (_, i) => createBuffer(capacity * kvDim * 4, `v${i}`)),
+  const newCache = (capacity: number, label: string): KvCache => ({
+    k: Array.from({ length: L }, (_, i) => createBuffer(`${label} k${i}`, capacity * kvDim * 4)),
+    v: Array.from({ length: L }, (_, i) => createBuffer(`${label} v${i}`, capacity * kvDim * 4)),
     length: 0,
     capacity,
   });
-  const freeCache = (c: GpuCache) => {
-    for (const b of [...c.k, ...c.v]) { b.destroy(); owned.delete(b); }
-  };
-  function reserve(cache: GpuCache, total: number): void {
+  function reserve(cache: KvCache, total: number, label: string): void {
     if (total <= cache.capacity) return;
     const cap = Math.max(total, cache.capacity * 2);
     if (cap * kvDim * 4 > maxBinding) throw new Error(`context of ${total} tokens exceeds the GPU binding limit for the KV cache`);
-    const grown = newCache(cap);
+    const grown = newCache(cap, label);
     if (cache.length > 0) {
-      const enc = device.createCommandEncoder();
+      const enc = device.createCommandEncoder({ label: 'grow kv cache' });
       for (let i = 0; i < L; i++) {
         enc.copyBufferToBuffer(cache.k[i], 0, grown.k[i], 0, cache.length * kvDim * 4);
         enc.copyBufferToBuffer(cache.v[i], 0, grown.v[i], 0, cache.length * kvDim * 4);
       }
       device.queue.submit([enc.finish()]);
     }
-    freeCache(cache);
+    for (const b of [...cache.k, ...cache.v]) freeBuffer(b);
     cache.k = grown.k;
     cache.v = grown.v;
     cache.capacity = cap;
   }
 
-  // ---- dispatch helpers ------------------------------------------------------------------
-  let transient: GPUBuffer[] = [];
-  function params(words: (number | { f32: number })[]): GPUBuffer {
-    const buf = device.createBuffer({ size: Math.max(16, Math.ceil((words.length * 4) / 16) * 16), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
-    const range = buf.getMappedRange();
-    const u = new Uint32Array(range);
-    const f = new Float32Array(range);
-    words.forEach((w, i) => {
-      if (typeof w === 'number') u[i] = w;
-      else f[i] = w.f32;
-    });
-    buf.unmap();
-    transient.push(buf);
-    return buf;
-  }
-  /** Workgroup grid for `n` groups within the per-dimension limit (kernels fold y into x). */
-  const grid = (n: number): [number, number] => {
-    const x = Math.min(Math.max(n, 1), maxGroups);
-    return [x, Math.ceil(Math.max(n, 1) / x)];
-  };
-  function dispatch(pass: GPUComputePassEncoder, name: ForwardShaderName, buffers: GPUBuffer[], gx: number, gy = 1): void {
-    const pipe = pipelines.get(name)!;
-    const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-    pass.setPipeline(pipe);
-    pass.setBindGroup(0, bg);
-    pass.dispatchWorkgroups(gx, gy);
-  }
-  const perElement = (n: number) => grid(Math.ceil(n / 64));
+  // ---- one layer ---------------------------------------------------------------------------
 
-  function matmul(
-    pass: GPUComputePassEncoder,
-    m: GpuMat,
-    hasBias: boolean,
-    x: GPUBuffer,
-    rows: number,
-    y: GPUBuffer,
-    o: { xBase?: number; yBase?: number; ldy?: number; accumulate?: boolean } = {},
-  ): void {
-    const bias = hasBias && m.bias ? m.bias : undefined;
-    for (const t of m.tiles) {
-      // y_col = the tile's first row: its outputs' column in y and its bias offset.
-      const pb = params([rows, t.rows, m.in, (bias ? 1 : 0) | (o.accumulate ? 2 : 0), o.xBase ?? 0, o.yBase ?? 0, o.ldy ?? m.out, t.row0]);
-      dispatch(pass, 'forward-matmul', [pb, x, t.buf, bias ?? dummy, y], Math.ceil(t.rows / 64), Math.ceil(rows / 16));
+  /** The matrix a projection runs with: the layer's, or the caller's substitute. */
+  function matFor(li: number, p: ProjName, ly: LayerWeights, sub: GpuWeight | undefined): TiledMatrix {
+    const own = ly.mats[p];
+    if (!sub) return own;
+    const name = `substituted ${projectionName(li, p)}`;
+    if (sub instanceof TiledMatrix) {
+      if (sub.rows !== own.rows || sub.cols !== own.cols) throw new Error(`${name}: ${sub.rows}×${sub.cols}, expected ${own.rows}×${own.cols}`);
+      for (const t of sub.tiles) if (t.rows * sub.cols * 4 > maxBinding) throw new Error(`${name}: a tile of ${t.rows} rows exceeds the binding limit ${maxBinding}`);
+      if (sub.tiles.length === 0) throw new Error(`${name}: released matrix`);
+      return sub;
     }
+    if (sub.length !== own.rows * own.cols) throw new Error(`${name}: ${sub.length} elements, expected ${own.rows}×${own.cols}`);
+    const m = TiledMatrix.allocate(own.rows, own.cols, maxBinding, (bytes, l) => temps.zeroed(l, bytes), name);
+    m.write(rt, sub);
+    return m;
   }
 
-  function encodeLayer(pass: GPUComputePassEncoder, li: number, ly: GpuLayer, a: NonNullable<typeof act>, T: number, cache: GpuCache, pos0: number): void {
-    const fl = biasFlags[li];
-    const m = ly.mats;
-    dispatch(pass, 'forward-rmsnorm', [params([T, d, { f32: dims.rmsNormEps }, 0]), a.x, ly.inNorm, a.xn], ...grid(T));
-    matmul(pass, m.q, fl.q, a.xn, T, a.q);
-    matmul(pass, m.k, fl.k, a.xn, T, cache.k[li], { yBase: pos0 * kvDim });
-    matmul(pass, m.v, fl.v, a.xn, T, cache.v[li], { yBase: pos0 * kvDim });
-    dispatch(pass, 'forward-rope', [params([T, H, D, pos0, 0, 0, 0, 0]), a.q, ropeCos!, ropeSin!], ...perElement(T * H * half));
-    dispatch(pass, 'forward-rope', [params([T, KV, D, pos0, pos0 * kvDim, 0, 0, 0]), cache.k[li], ropeCos!, ropeSin!], ...perElement(T * KV * half));
-    dispatch(pass, 'forward-attention', [params([T, H, KV, D, pos0, kvDim, { f32: 1 / Math.sqrt(D) }, 0]), a.q, cache.k[li], cache.v[li], a.att], ...grid(T * H));
-    matmul(pass, m.o, fl.o, a.att, T, a.x, { accumulate: true });
-    dispatch(pass, 'forward-rmsnorm', [params([T, d, { f32: dims.rmsNormEps }, 0]), a.x, ly.postNorm, a.xn], ...grid(T));
-    matmul(pass, m.gate, fl.gate, a.xn, T, a.g);
-    matmul(pass, m.up, fl.up, a.xn, T, a.u);
-    dispatch(pass, 'forward-swiglu', [params([T * F, 0, 0, 0]), a.g, a.u], ...perElement(T * F));
-    matmul(pass, m.down, fl.down, a.g, T, a.x, { accumulate: true });
-  }
-
-  /** One chunk of ≤ chunkRows tokens at the cache's end; returns logits (or log-probs) of all or the last row. */
-  async function runChunk(ids: number[], cache: GpuCache, all: boolean, logSoftmax: boolean): Promise<Float32Array> {
-    checkAlive();
-    const T = ids.length;
+  /**
+   * Encode decoder layer li on rows `x` ([T × d], updated in place: the residual stream) at
+   * positions cache.length…+T−1, writing K/V into the cache. With hooks the stream is flushed at
+   * each observed input and the hook awaited.
+   */
+  async function encodeLayer(
+    stream: CommandStream, li: number, ly: LayerWeights, x: GPUBuffer, s: Scratch, T: number, cache: KvCache,
+    o?: RunLayerOptions<GpuActivation, GpuWeight>,
+  ): Promise<void> {
     const pos0 = cache.length;
-    reserve(cache, pos0 + T);
-    ensureRope(pos0 + T);
-    const a = ensureActivations(T);
-    device.queue.writeBuffer(a.ids, 0, Uint32Array.from(ids));
-    device.pushErrorScope('validation');
-    device.pushErrorScope('out-of-memory');
+    const fl = biasFlags[li];
+    const bias = (p: ProjName) => (fl[p] ? ly.bias[p] : undefined);
+    const mat = (p: ProjName) => matFor(li, p, ly, o?.weights?.[p]);
+    const hook = async (input: LinearInput, buf: GPUBuffer) => {
+      const f = o?.hooks?.[input];
+      if (!f) return;
+      stream.flush();
+      await f(new GpuActivation(rt, buf, T, linearInputWidth(dims, input), false), { layer: li, input });
+    };
+    const pass = () => stream.pass;
+    kernels.rmsNorm(pass(), T, x, ly.inNorm, s.xn);
+    await hook('attn_in', s.xn);
+    kernels.matmul(pass(), mat('q_proj'), bias('q_proj'), s.xn, T, s.q);
+    kernels.matmul(pass(), mat('k_proj'), bias('k_proj'), s.xn, T, cache.k[li], { yBase: pos0 * kvDim });
+    kernels.matmul(pass(), mat('v_proj'), bias('v_proj'), s.xn, T, cache.v[li], { yBase: pos0 * kvDim });
+    kernels.rope(pass(), s.q, T, H, pos0, 0, ropeCos!, ropeSin!);
+    kernels.rope(pass(), cache.k[li], T, KV, pos0, pos0 * kvDim, ropeCos!, ropeSin!);
+    kernels.attention(pass(), T, pos0, s.q, cache.k[li], cache.v[li], s.att);
+    await hook('attn_out', s.att);
+    kernels.matmul(pass(), mat('o_proj'), bias('o_proj'), s.att, T, x, { accumulate: true });
+    kernels.rmsNorm(pass(), T, x, ly.postNorm, s.xn);
+    await hook('mlp_in', s.xn);
+    kernels.matmul(pass(), mat('gate_proj'), bias('gate_proj'), s.xn, T, s.g);
+    kernels.matmul(pass(), mat('up_proj'), bias('up_proj'), s.xn, T, s.u);
+    kernels.swiglu(pass(), T * F, s.g, s.u);
+    await hook('mlp_mid', s.g);
+    kernels.matmul(pass(), mat('down_proj'), bias('down_proj'), s.g, T, x, { accumulate: true });
+  }
 
-    let enc = device.createCommandEncoder();
-    let pass = enc.beginComputePass();
-    for (const t of embed.tiles) {
-      dispatch(pass, 'forward-embed', [params([T, d, t.row0, t.rows]), a.ids, t.buf, a.x], ...perElement(T * d));
-    }
-    for (let li = 0; li < L; li++) {
-      let ly = layers[li];
-      if (streaming) {
-        // Queue order makes the upload land after the previous layer's commands have run.
-        pass.end();
-        device.queue.submit([enc.finish()]);
-        ly = layers[0];
-        await uploadLayer(li, ly);
-        enc = device.createCommandEncoder();
-        pass = enc.beginComputePass();
-      }
-      encodeLayer(pass, li, ly, a, T, cache, pos0);
-    }
-    const outRows = all ? T : 1;
-    dispatch(pass, 'forward-rmsnorm', [params([outRows, d, { f32: dims.rmsNormEps }, all ? 0 : (T - 1) * d]), a.x, finalNorm, a.xn], ...grid(outRows));
-    // Logits in groups of rows that fit one binding, each group [rows × V].
+  /** Layer li's weights, uploaded into the streamed slot first when streaming. */
+  async function layerWeights(stream: CommandStream, li: number): Promise<LayerWeights> {
+    if (!streaming) return layers[li];
+    // Queue order makes the upload land after the previous layer's commands have run.
+    stream.flush();
+    await uploadLayer(li, layers[0]);
+    return layers[0];
+  }
+
+  /**
+   * Final norm and LM head of rows [first, first + rows) of x; logits (or log-probs) read back.
+   * Logits are computed in groups of rows that fit one binding, each group [rows × V].
+   */
+  async function encodeHead(stream: CommandStream, x: GPUBuffer, s: Scratch, first: number, rows: number, logSoftmax: boolean): Promise<Float32Array> {
+    kernels.rmsNorm(stream.pass, rows, x, finalNorm, s.xn, first * d);
     const groupRows = Math.max(1, Math.floor(maxBinding / (V * 4)));
     const groups: { buf: GPUBuffer; r0: number; rows: number }[] = [];
-    for (let r0 = 0; r0 < outRows; r0 += groupRows) {
-      const rows = Math.min(groupRows, outRows - r0);
-      const buf = device.createBuffer({ size: rows * V * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      transient.push(buf);
-      groups.push({ buf, r0, rows });
-      matmul(pass, head, false, a.xn, rows, buf, { xBase: r0 * d, ldy: V });
-      if (logSoftmax) dispatch(pass, 'forward-logsoftmax', [params([rows, V, 0, 0]), buf], ...grid(rows));
+    for (let r0 = 0; r0 < rows; r0 += groupRows) {
+      const n = Math.min(groupRows, rows - r0);
+      const buf = temps.zeroed('logits', n * V * 4);
+      groups.push({ buf, r0, rows: n });
+      kernels.matmul(stream.pass, headTable, undefined, s.xn, n, buf, { xBase: r0 * d, ldy: V });
+      if (logSoftmax) kernels.logSoftmax(stream.pass, buf, n, V);
     }
-    pass.end();
-    const staging = device.createBuffer({ size: outRows * V * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    transient.push(staging);
+    const enc = stream.end();
+    const staging = temps.add(device.createBuffer({ label: 'logits readback', size: rows * V * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
     for (const g of groups) enc.copyBufferToBuffer(g.buf, 0, staging, g.r0 * V * 4, g.rows * V * 4);
     device.queue.submit([enc.finish()]);
-    const oomErr = await device.popErrorScope();
-    const valErr = await device.popErrorScope();
-    cache.length = pos0 + T;
-    try {
-      if (oomErr) throw new GpuUnavailableError('out-of-memory', `WebGPU out of memory in the forward pass: ${oomErr.message}`);
-      if (valErr) throw new Error(`WebGPU forward pass: ${valErr.message}`);
-      await staging.mapAsync(GPUMapMode.READ);
-      checkAlive();
-      return new Float32Array(staging.getMappedRange().slice(0));
-    } finally {
-      for (const b of transient) b.destroy();
-      transient = [];
-    }
+    await staging.mapAsync(GPUMapMode.READ);
+    return new Float32Array(staging.getMappedRange().slice(0));
   }
 
-  async function forward(ids: number[], cache: GpuCache, all: boolean, logSoftmax: boolean): Promise<Float32Array> {
+  const checkIds = (ids: number[]) => {
     if (ids.length === 0) throw new Error('forward: empty input');
     for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`token id ${id} out of range [0, ${V})`);
-    if (ids.length <= chunkRows) return runChunk(ids, cache, all, logSoftmax);
+  };
+
+  /** One chunk of ≤ chunkRows tokens at the cache's end; returns logits (or log-probs) of all or the last row. */
+  function runChunk(ids: number[], cache: KvCache, all: boolean, logSoftmax: boolean, label: string): Promise<Float32Array> {
+    return rt.scoped('the forward pass', async () => {
+      const T = ids.length;
+      reserve(cache, cache.length + T, label);
+      ensureRope(cache.length + T);
+      const s = ensureScratch(T);
+      device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids));
+      const stream = new CommandStream(device, 'forward');
+      kernels.embed(stream.pass, T, s.ids, embedTable, s.x);
+      for (let li = 0; li < L; li++) await encodeLayer(stream, li, await layerWeights(stream, li), s.x, s, T, cache);
+      cache.length += T;
+      return encodeHead(stream, s.x, s, all ? 0 : T - 1, all ? T : 1, logSoftmax);
+    }, () => temps.destroyAll());
+  }
+
+  async function forward(ids: number[], cache: KvCache, all: boolean, logSoftmax: boolean, label: string): Promise<Float32Array> {
+    checkIds(ids);
+    if (ids.length <= chunkRows) return runChunk(ids, cache, all, logSoftmax, label);
     const parts: Float32Array[] = [];
     for (let s = 0; s < ids.length; s += chunkRows) {
       const chunk = ids.slice(s, s + chunkRows);
       const last = s + chunkRows >= ids.length;
-      if (all || last) parts.push(await runChunk(chunk, cache, all, logSoftmax));
-      else await runChunk(chunk, cache, false, false);
+      if (all || last) parts.push(await runChunk(chunk, cache, all, logSoftmax, label));
+      else await runChunk(chunk, cache, false, false, label);
     }
     if (parts.length === 1) return parts[0];
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   }
 
-  // Serialise calls: GPU state (activations, caches) is shared between them.
+  // Serialise calls: GPU state (scratch, caches) is shared between them.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <R>(fn: () => Promise<R>): Promise<R> => {
     const r = queue.then(fn, fn);
@@ -459,15 +508,28 @@ export async function createQwen2WebGpu(
     return r;
   };
 
-  let scratch: GpuCache | undefined;
-  const windowCache = (n: number): GpuCache => {
-    if (!scratch) scratch = newCache(Math.max(n, 64));
-    scratch.length = 0;
-    return scratch;
+  let windowCache: KvCache | undefined;
+  const scratchCache = (n: number): KvCache => {
+    windowCache ??= newCache(Math.max(n, 64), 'window');
+    windowCache.length = 0;
+    return windowCache;
   };
-  let cache = newCache(64);
+  let cache = newCache(64, 'generation');
+
+  const activationOf = (h: GpuActivation, what: string): GpuActivation => {
+    if (!(h instanceof GpuActivation) || h.runtime !== rt) throw new Error(`${what}: expected an activation of this model's GPU runtime`);
+    if (h.cols !== d || h.rows < 1) throw new Error(`${what}: activation is ${h.rows}×${h.cols}, expected [T × ${d}]`);
+    if (h.rows > chunkRows) throw new Error(`${what}: ${h.rows} rows exceed ${chunkRows}, the most whose activations fit one GPU binding; run shorter sequences`);
+    return h;
+  };
+  let disposed = false;
+  const alive = (what: string) => {
+    if (disposed) throw new Error(`WebGPU forward: ${what} after dispose()`);
+  };
 
   return {
+    kind: 'webgpu',
+    runtime: rt,
     dims,
     vocab: V,
     streaming,
@@ -478,19 +540,75 @@ export async function createQwen2WebGpu(
     reset() {
       cache.length = 0;
     },
-    logits: (ids) => serial(() => forward(ids, windowCache(ids.length), true, false)),
-    logProbs: (ids) => serial(() => forward(ids, windowCache(ids.length), true, true)),
+    embed: (ids) =>
+      serial(async () => {
+        alive('embed');
+        checkIds(ids);
+        const T = ids.length;
+        if (T > chunkRows) throw new Error(`embed: ${T} tokens exceed ${chunkRows}, the most whose activations fit one GPU binding`);
+        return rt.scoped('embed', () => {
+          const s = ensureScratch(T);
+          device.queue.writeBuffer(s.ids, 0, Uint32Array.from(ids));
+          const out = rt.createBuffer('embedded', T * d * 4, USAGE_STORAGE);
+          const stream = new CommandStream(device, 'embed');
+          kernels.embed(stream.pass, T, s.ids, embedTable, out);
+          device.queue.submit([stream.end().finish()]);
+          return new GpuActivation(rt, out, T, d, true);
+        }, () => temps.destroyAll());
+      }),
+    runLayer: (li, hidden, o) =>
+      serial(async () => {
+        alive('runLayer');
+        if (!Number.isInteger(li) || li < 0 || li >= L) throw new Error(`runLayer: layer ${li} outside [0, ${L})`);
+        const h = activationOf(hidden, 'runLayer');
+        const T = h.rows;
+        return rt.scoped(`layer ${li}`, async () => {
+          const c = scratchCache(T);
+          reserve(c, T, 'window');
+          ensureRope(T);
+          const s = ensureScratch(T);
+          const out = rt.createBuffer(`${layerPrefix(li)} output`, T * d * 4, USAGE_STORAGE);
+          try {
+            const stream = new CommandStream(device, `layer ${li}`);
+            stream.copy(h.buffer, out, T * d * 4);
+            await encodeLayer(stream, li, await layerWeights(stream, li), out, s, T, c, o);
+            device.queue.submit([stream.end().finish()]);
+          } catch (e) {
+            out.destroy();
+            throw e;
+          }
+          return new GpuActivation(rt, out, T, d, true);
+        }, () => temps.destroyAll());
+      }),
+    head: (hidden, o: HeadOptions = {}) =>
+      serial(async () => {
+        alive('head');
+        const h = activationOf(hidden, 'head');
+        return rt.scoped('the LM head', () => {
+          const s = ensureScratch(h.rows);
+          const stream = new CommandStream(device, 'head');
+          return encodeHead(stream, h.buffer, s, o.lastOnly ? h.rows - 1 : 0, o.lastOnly ? 1 : h.rows, o.logSoftmax ?? false);
+        }, () => temps.destroyAll());
+      }),
+    release(a) {
+      if (a instanceof GpuActivation && a.owned) a.buffer.destroy();
+    },
+    logits: (ids) => serial(() => (alive('logits'), forward(ids, scratchCache(ids.length), true, false, 'window'))),
+    logProbs: (ids) => serial(() => (alive('logProbs'), forward(ids, scratchCache(ids.length), true, true, 'window'))),
     prefill: (ids) =>
       serial(() => {
+        alive('prefill');
         cache.length = 0;
-        return forward(ids, cache, false, false);
+        return forward(ids, cache, false, false, 'generation');
       }),
-    step: (id) => serial(() => forward([id], cache, false, false)),
-    destroy() {
+    step: (id) => serial(() => (alive('step'), forward([id], cache, false, false, 'generation'))),
+    dispose() {
+      disposed = true;
       for (const b of owned) b.destroy();
       owned.clear();
-      act = undefined;
+      kernels.destroy();
       scratch = undefined;
+      windowCache = undefined;
       cache = { k: [], v: [], length: 0, capacity: 0 };
     },
   };
