@@ -28,7 +28,8 @@ export interface Activation {
 /**
  * Called with the input of a layer's linears (before the projection). The activation is valid
  * until the hook returns: read it, copy it, or (WebGPU) submit GPU work that reads it before
- * returning — queue order runs that work before the buffer is reused.
+ * returning — queue order runs that work before the buffer is reused. A hook must not call the
+ * same model (its calls run one at a time).
  */
 export type LinearHook<A extends Activation = Activation> = (x: A, at: { layer: number; input: LinearInput }) => void | Promise<void>;
 
