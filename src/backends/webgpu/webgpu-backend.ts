@@ -3,7 +3,9 @@ import { DTYPE_BYTES, type Dtype } from '../../core/safetensors/types';
 import { TimestampProfiler, type KernelTiming } from '../../gpu/profiler';
 import { createGpuRuntime, Transients, USAGE_STORAGE, type GpuRuntime, type GpuRuntimeOptions, type UniformField } from '../../gpu/runtime';
 import type { ShaderName } from '../../gpu/shaders';
+import { BufferPool } from '../../gpu/pool';
 import { TiledMatrix } from '../../gpu/tiled';
+import { RotationKernels } from './rotation-kernels';
 
 export type { KernelTiming } from '../../gpu/profiler';
 
@@ -17,7 +19,8 @@ export type { KernelTiming } from '../../gpu/profiler';
  *  - data stays on the GPU between primitives; only results that the interface returns
  *    (row maxima, MSE tables, histograms, error sums, the final bytes) are read back;
  *  - each primitive records one command encoder / one compute pass per kernel and submits once;
- *  - buffers are pooled by size; pipelines, the dispatch grid and error scopes are the runtime's;
+ *  - rotations (signs, FWHT, the K-stage, column transposes) are RotationKernels;
+ *  - buffers are pooled by size (BufferPool); pipelines, the dispatch grid and error scopes are the runtime's;
  *  - device loss and out-of-memory surface as GpuUnavailableError (see fallback.ts).
  * Assumes a little-endian host (every browser/Node platform WebGPU runs on).
  */
@@ -45,15 +48,9 @@ class GpuMat extends TiledMatrix implements Mat {
   }
 }
 
-export const FUSED_SPAN = 4096; // f32 elements of workgroup memory in rotate_rows.wgsl
 const MAX_MSE_CANDIDATES = 256;
 const MAX_CODE_BINS = 256;
 const MAX_HIST_BINS = 1024;
-
-interface SpecBuffers {
-  signs: GPUBuffer;
-  hk: GPUBuffer;
-}
 
 /** The Backend on a GpuRuntime. Create it with createWebGpuBackend(). */
 export class WebGpuBackend implements Backend {
@@ -68,11 +65,8 @@ export class WebGpuBackend implements Backend {
   readonly hasTimestamps: boolean;
   readonly device: GPUDevice;
 
-  private readonly pool = new Map<number, GPUBuffer[]>();
-  private pooledBytes = 0;
-  private readonly poolLimit: number;
-  private readonly specBuffers = new WeakMap<RotationSpec, SpecBuffers>();
-  private readonly specBufferList: GPUBuffer[] = [];
+  private readonly pool: BufferPool;
+  private readonly rotation: RotationKernels;
   private readonly temps: Transients;
   private disposed = false;
   private readonly profiler: TimestampProfiler | null;
@@ -90,11 +84,17 @@ export class WebGpuBackend implements Backend {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
     };
-    this.poolLimit = options.poolBytes ?? 512 * 2 ** 20;
+    this.pool = new BufferPool(runtime, options.poolBytes ?? 512 * 2 ** 20);
     this.hasTimestamps = runtime.hasTimestamps;
     this.profiler = options.profile && runtime.hasTimestamps ? new TimestampProfiler(runtime) : null;
     this.description = runtime.description;
     this.temps = new Transients(runtime);
+    this.rotation = new RotationKernels(runtime, {
+      kernel: (encoder, name, buffers, workgroups) => this.kernel(encoder, name, buffers, workgroups),
+      uniform: (fields) => this.uniform(fields),
+      acquire: (bytes) => this.acquire(bytes),
+      recycle: (buffer) => this.recycle(buffer),
+    });
     runtime.onLost((info) => {
       if (!this.disposed) options.onFallbackNotice?.(`WebGPU device lost (${info.reason}): ${info.message}`);
     });
@@ -103,25 +103,11 @@ export class WebGpuBackend implements Backend {
   // ---------------------------------------------------------------- infrastructure
 
   private acquire(bytes: number): GPUBuffer {
-    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
-    const list = this.pool.get(size);
-    if (list && list.length > 0) {
-      this.pooledBytes -= size;
-      return list.pop()!;
-    }
-    return this.runtime.createBuffer(`pool ${size}`, size, USAGE_STORAGE);
+    return this.pool.acquire(bytes);
   }
 
   private recycle(buffer: GPUBuffer): void {
-    const size = buffer.size;
-    if (this.pooledBytes + size > this.poolLimit || this.runtime.lost) {
-      buffer.destroy();
-      return;
-    }
-    let list = this.pool.get(size);
-    if (!list) this.pool.set(size, (list = []));
-    list.push(buffer);
-    this.pooledBytes += size;
+    this.pool.recycle(buffer);
   }
 
   /** A buffer destroyed at the end of the current primitive (after its submit). */
@@ -177,78 +163,6 @@ export class WebGpuBackend implements Backend {
    */
   tiledMatrixOf(m: Mat): TiledMatrix {
     return this.asGpu(m, 'tiledMatrixOf');
-  }
-
-  private specBuffersFor(spec: RotationSpec): SpecBuffers {
-    let sb = this.specBuffers.get(spec);
-    if (!sb) {
-      const mk = (label: string, data: ArrayBufferView): GPUBuffer => {
-        const b = this.runtime.createFilled(label, data);
-        this.specBufferList.push(b);
-        return b;
-      };
-      // H_K as sign bits per output a: bit a' of word a·4 + a'/32 is set when H_K[a'][a] > 0.
-      const k = spec.k;
-      if (k > 128) throw new Error(`webgpu: H_K with K = ${k} > 128 is not supported`);
-      const bits = new Uint32Array(Math.max(4, 4 * k));
-      for (let a = 0; a < k; a++) {
-        for (let ap = 0; ap < k; ap++) if (spec.hK[ap * k + a] > 0) bits[a * 4 + (ap >> 5)] |= 1 << (ap & 31);
-      }
-      sb = { signs: mk('rotation signs', Float32Array.from(spec.signs)), hk: mk('rotation H_K bits', bits) };
-      this.specBuffers.set(spec, sb);
-    }
-    return sb;
-  }
-
-  private static checkSpec(spec: RotationSpec): number {
-    const { length, segment, k, hK, signs } = spec;
-    const p = segment / k;
-    if (!Number.isInteger(p) || (p & (p - 1)) !== 0 || length % segment !== 0 || hK.length !== k * k || signs.length !== length || !(spec.scale > 0)) {
-      throw new Error(`inconsistent RotationSpec (length ${length}, segment ${segment}, k ${k})`);
-    }
-    return p;
-  }
-
-  /**
-   * Rotate every `spec.length`-vector of a contiguous buffer of n elements (n a multiple of the
-   * length) in place; returns the buffer holding the result (a new one when the global K-stage
-   * ran out of place — the old one is recycled).
-   */
-  private encodeRotation(encoder: GPUCommandEncoder, buffer: GPUBuffer, n: number, spec: RotationSpec): GPUBuffer {
-    const pow2 = WebGpuBackend.checkSpec(spec);
-    const { segment: seg, k } = spec;
-    const sb = this.specBuffersFor(spec);
-    const scale = { f32: spec.scale };
-    if (seg <= FUSED_SPAN) {
-      const span = Math.floor(FUSED_SPAN / seg) * seg;
-      const spans = Math.ceil(n / span);
-      const flags = 1 | (k > 1 ? 2 : 0) | 4;
-      const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, pow2, flags, scale]);
-      this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
-      return buffer;
-    }
-    // Large segment: signs + the FWHT stages that fit in workgroup memory, then global stages,
-    // then the K-stage out of place (or the scale folded into the last stage).
-    const span = pow2 <= FUSED_SPAN ? Math.floor(FUSED_SPAN / pow2) * pow2 : FUSED_SPAN;
-    const fwhtLen = Math.min(pow2, span);
-    const spans = Math.ceil(n / span);
-    const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, fwhtLen, 1, scale]);
-    this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
-    const pairs = n / 2;
-    for (let h = fwhtLen; h < pow2; h *= 2) {
-      const last = h * 2 >= pow2;
-      const flags = last && k === 1 ? 4 : 0;
-      const ug = this.uniform([pairs, h, flags, scale]);
-      this.kernel(encoder, 'fwht_global', [ug, buffer], Math.ceil(pairs / 128));
-    }
-    if (k > 1) {
-      const dst = this.acquire(n * 4);
-      const uk = this.uniform([n, seg, pow2, k, scale]);
-      this.kernel(encoder, 'kstage_global', [uk, buffer, dst, sb.hk], Math.ceil(n / 128));
-      this.recycle(buffer); // safe: the pool hands it out only to later-encoded work
-      return dst;
-    }
-    return buffer;
   }
 
   // ---------------------------------------------------------------- Backend
@@ -318,7 +232,7 @@ export class WebGpuBackend implements Backend {
     if (spec.length !== g.cols) throw new Error(`rotateRows: spec length ${spec.length} ≠ ${g.cols} columns`);
     return this.run('rotateRows', () => {
       const encoder = this.device.createCommandEncoder({ label: 'rotateRows' });
-      for (const t of g.tiles) t.buffer = this.encodeRotation(encoder, t.buffer, t.rows * g.cols, spec);
+      for (const t of g.tiles) t.buffer = this.rotation.rotate(encoder, t.buffer, t.rows * g.cols, spec);
       this.submit(encoder);
     });
   }
@@ -338,24 +252,13 @@ export class WebGpuBackend implements Backend {
         const w = Math.min(cb, cols - c0);
         const encoder = this.device.createCommandEncoder({ label: 'rotateColumns' });
         let tb = this.acquire(w * rows * 4);
-        for (const t of g.tiles) this.encodeTranspose(encoder, t.buffer, tb, t.rows, w, c0, cols, t.row0, rows);
-        tb = this.encodeRotation(encoder, tb, w * rows, spec);
-        for (const t of g.tiles) this.encodeTranspose(encoder, tb, t.buffer, w, t.rows, t.row0, rows, c0, cols);
+        for (const t of g.tiles) this.rotation.transpose(encoder, t.buffer, tb, t.rows, w, c0, cols, t.row0, rows);
+        tb = this.rotation.rotate(encoder, tb, w * rows, spec);
+        for (const t of g.tiles) this.rotation.transpose(encoder, tb, t.buffer, w, t.rows, t.row0, rows, c0, cols);
         this.submit(encoder);
         this.recycle(tb);
       }
     });
-  }
-
-  /** dst[outOff + j·outStride + i] = src[inOff + i·inStride + j] for i < nI, j < nJ. */
-  private encodeTranspose(
-    encoder: GPUCommandEncoder, src: GPUBuffer, dst: GPUBuffer,
-    nI: number, nJ: number, inOff: number, inStride: number, outOff: number, outStride: number,
-  ): void {
-    const tilesI = Math.ceil(nI / 16);
-    const tilesJ = Math.ceil(nJ / 16);
-    const u = this.uniform([nI, nJ, inOff, inStride, outOff, outStride, tilesJ, tilesI * tilesJ]);
-    this.kernel(encoder, 'transpose', [u, src, dst], tilesI * tilesJ);
   }
 
   async rowAbsMax(m: Mat): Promise<Float32Array> {
@@ -503,9 +406,8 @@ export class WebGpuBackend implements Backend {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
-    this.pool.clear();
-    for (const b of this.specBufferList) b.destroy();
+    this.pool.destroy();
+    this.rotation.destroy();
     this.profiler?.destroy();
     if (this.ownsRuntime) this.runtime.destroy();
   }
