@@ -15,9 +15,10 @@ import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import { runPipeline } from '../src/core/pipeline/run';
 import { memoryModelSource, memorySink } from '../test/support/memory';
 import { parseSettings, type QuantSettings } from '../src/core/settings';
-import { createQwen2Cpu, type CausalLM, type WeightSource } from '../src/eval/forward-cpu';
+import type { LogitsModel, WeightSource } from '../src/eval/forward';
+import { createQwen2Cpu } from '../src/eval/forward-cpu';
 import { createQwen2WebGpu } from '../src/eval/forward-webgpu';
-import type { EvalGpu } from '../src/eval/gpu-device';
+import type { GpuRuntime } from '../src/gpu/runtime';
 import { loadAllWeights, mapWeights, openEvalModel } from '../src/eval/load-model';
 import { evaluate } from '../src/eval/perplexity';
 import { dimsFromConfig, type Qwen2Dims } from '../src/core/qwen2/config';
@@ -57,7 +58,7 @@ function line(what: string, T: number, ms: number): void {
   console.log(`${what.padEnd(58)} ${T} tokens  ${ms.toFixed(1).padStart(8)} ms  ${((T / ms) * 1000).toFixed(0).padStart(7)} tokens/s`);
 }
 
-async function throughput(gpu: EvalGpu | undefined): Promise<void> {
+async function throughput(gpu: GpuRuntime | undefined): Promise<void> {
   const cases: { name: string; dims: Qwen2Dims; w: WeightSource; T: number; reps: number }[] = [];
   if (existsSync(resolve(FIXTURE, 'model.safetensors'))) {
     const m = await openEvalModel(await createNodeFsSource(FIXTURE));
@@ -73,24 +74,23 @@ async function throughput(gpu: EvalGpu | undefined): Promise<void> {
     const x = ids(c.T, c.dims.vocab);
     line(`CPU    ${c.name}`, c.T, await time(c.reps, () => cpu.logits(x)));
     if (gpu) {
-      const g = await createQwen2WebGpu(gpu.device, c.dims, c.w);
+      const g = await createQwen2WebGpu(gpu, c.dims, c.w);
       line(`WebGPU ${c.name}`, c.T, await time(c.reps, () => g.logits(x)));
-      g.destroy();
+      g.dispose();
     }
   }
   console.log('A full Qwen2.5-0.5B forward ≈ 24 × the layer + the 151936 × 896 LM head (≈ 6.6 × one layer\'s MACs per token).');
 }
 
 /** The original's logits per window, computed once and shared by every row of the table. */
-function cached(model: CausalLM): CausalLM {
+function cached(model: LogitsModel): LogitsModel {
   const memo = new Map<string, Float32Array>();
   return {
-    ...model,
     vocab: model.vocab,
-    logits(w: number[]) {
+    async logits(w: number[]) {
       const k = w.join(',');
       let z = memo.get(k);
-      if (!z) memo.set(k, (z = model.logits(w)));
+      if (!z) memo.set(k, (z = await model.logits(w)));
       return z;
     },
   };
@@ -101,7 +101,7 @@ async function table(nWindows: number): Promise<void> {
   const ids = (JSON.parse(new TextDecoder().decode(files['eval.tokens.json'])) as { ids: number[] }).ids;
   const orig = await openEvalModel(memoryModelSource(files));
   const original = cached(createQwen2Cpu(orig.dims, mapWeights(await loadAllWeights(orig))));
-  const base = evaluate(original, undefined, ids, 256, nWindows);
+  const base = await evaluate(original, undefined, ids, 256, nWindows);
   console.log(`\nreal tiny model, first ${base.windows} windows × 256 tokens (${base.predictions} predictions); FP32 original ppl ${base.pplA.toFixed(4)}`);
   console.log('| bits | rotation | scheme | clip | ppl | Δppl | KL(orig‖q) | top-1 |');
   console.log('|---|---|---|---|---|---|---|---|');
@@ -120,7 +120,7 @@ async function table(nWindows: number): Promise<void> {
       await runPipeline({ source: memoryModelSource(files), sink, settings, backend: new CpuBackend(), target: { model: 'tinystories-260k' } });
       const bm = await openEvalModel(memoryModelSource(sink.files));
       const q = createQwen2Cpu(bm.dims, mapWeights(await loadAllWeights(bm)));
-      const r = evaluate(original, q, ids, 256, nWindows);
+      const r = await evaluate(original, q, ids, 256, nWindows);
       const d = (r.pplB! / r.pplA - 1) * 100;
       console.log(
         `| ${bits === 16 ? 'FP16' : `W${bits}`} | ${rname} | ${scheme} | ${clip} | ${r.pplB!.toFixed(4)} | ${d >= 0 ? '+' : ''}${d.toFixed(2)} % | ${r.klMean!.toFixed(5)} | ${(r.top1Agreement! * 100).toFixed(2)} % |`,
@@ -129,11 +129,11 @@ async function table(nWindows: number): Promise<void> {
   }
 }
 
-let gpu: EvalGpu | undefined;
+let gpu: GpuRuntime | undefined;
 if (!values['no-gpu']) {
   try {
-    const { createNodeGpuDevice } = await import('../src/eval/gpu-device-node');
-    gpu = await createNodeGpuDevice();
+    const { createNodeGpuRuntime } = await import('../src/gpu/node');
+    gpu = await createNodeGpuRuntime();
     console.log(`WebGPU adapter: ${gpu.adapterName}`);
   } catch (e) {
     console.log(`WebGPU unavailable: ${(e as Error).message}`);
@@ -141,5 +141,5 @@ if (!values['no-gpu']) {
 }
 await throughput(gpu);
 if (values.table) await table(values.windows === 'all' ? Infinity : Number(values.windows ?? 40));
-gpu?.device.destroy();
+gpu?.destroy();
 process.exit(0);

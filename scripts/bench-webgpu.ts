@@ -16,7 +16,7 @@ import type { Backend, Mat, RotationSpec } from '../src/core/ports';
 import { headRotation, residualRotation } from '../src/core/hadamard/rotation';
 import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../src/core/quant/scales';
 import { createWebGpuBackend, type WebGpuBackend } from '../src/backends/webgpu/webgpu-backend';
-import { requestNodeAdapter } from '../src/backends/webgpu/node-gpu-node';
+import { requestNodeAdapter } from '../src/gpu/node';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number): number => {

@@ -39,7 +39,7 @@ describe.each(cases)('$label', ({ label, model, dtype, shards }) => {
     await writeTinyQwen2(dir, m, { dtype, shards });
     const src = readFolder(dir);
     const cfg = JSON.parse(new TextDecoder().decode(src['config.json']));
-    const ref = createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(src))).logits(ids);
+    const ref = await createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(src))).logits(ids);
     return { src, ref, V: model.vocab };
   })();
 
@@ -52,7 +52,7 @@ describe.each(cases)('$label', ({ label, model, dtype, shards }) => {
     for (const out of ['f32', 'f16'] as const) {
       const { files } = await runInMemory(src, { bits: 16, dtype: out, rotation, blockSize });
       const cfg = JSON.parse(new TextDecoder().decode(files['config.json']));
-      const got = createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(files))).logits(ids);
+      const got = await createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(files))).logits(ids);
       const err = relRms(ref, got);
       console.log(`${label}, rotation ${rotation}, ${out}: logits relative RMS ${err.toExponential(2)}`);
       if (out === 'f32') {

@@ -10,10 +10,10 @@ describe.skipIf(!HAVE_FIXTURE)(`tiny real model: function preservation ${HAVE_FI
     const src = readFolder(FIXTURE_DIR);
     const orig = await loadWeights(src);
     const cfg = JSON.parse(new TextDecoder().decode(src['config.json']));
-    const ref = createQwen2Cpu(dimsFromConfig(cfg), weightSource(orig)).logits(ids);
+    const ref = await createQwen2Cpu(dimsFromConfig(cfg), weightSource(orig)).logits(ids);
     const { files } = await runInMemory(src, { bits: 16, dtype: 'f32', rotation, blockSize: 16 });
     const outCfg = JSON.parse(new TextDecoder().decode(files['config.json']));
-    const got = createQwen2Cpu(dimsFromConfig(outCfg), weightSource(await loadWeights(files))).logits(ids);
+    const got = await createQwen2Cpu(dimsFromConfig(outCfg), weightSource(await loadWeights(files))).logits(ids);
     console.log(`fixture bits 16 f32 rotation ${rotation}: logits relative RMS ${relRms(ref, got).toExponential(2)}`);
     expect(relRms(ref, got)).toBeLessThan(1e-5);
   });
@@ -30,15 +30,15 @@ describe.skipIf(!HAVE_FIXTURE)(`tiny real model: perplexity (SPEC §7, 256-token
     const fp = await load(src);
 
     const b16 = await runInMemory(src, { bits: 16 });
-    const all = evaluate(await load(b16.files), undefined, tokens, 256);
+    const all = await evaluate(await load(b16.files), undefined, tokens, 256);
     expect(all.windows).toBe(229);
     console.log(`fixture bits-16 bundle, all 229 windows: ppl ${all.pplA.toFixed(4)} (README FP 3.5885)`);
     expect(Math.abs(all.pplA / 3.5885 - 1)).toBeLessThan(0.01);
 
     const w4 = await runInMemory(src, {});
     const plain = await runInMemory(src, { rotation: 'none' });
-    const r = evaluate(fp, await load(w4.files), tokens, 256, 40);
-    const rp = evaluate(fp, await load(plain.files), tokens, 256, 40);
+    const r = await evaluate(fp, await load(w4.files), tokens, 256, 40);
+    const rp = await evaluate(fp, await load(plain.files), tokens, 256, 40);
     console.log(`fixture, first 40 windows: FP ${r.pplA.toFixed(3)}; W4 sp/mse full ${r.pplB!.toFixed(3)} (KL ${r.klMean!.toFixed(4)}); plain RTN ${rp.pplB!.toFixed(3)} (KL ${rp.klMean!.toFixed(4)})`);
     expect(r.pplA).toBeCloseTo(3.570, 2);
     expect(r.pplB!).toBeLessThan(4.15); // SPEC §3: ≈ 4.12 for sp/mse full

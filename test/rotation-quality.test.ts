@@ -34,7 +34,7 @@ describe('rotation vs plain RTN on a model with outlier channels', () => {
       const out = await runInMemory(files, { bits, scheme, clip, rotation });
       const cfg = JSON.parse(new TextDecoder().decode(out.files['config.json']));
       const q = createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(out.files)));
-      kl[rotation] = evaluate(model, q, ids, 64).klMean!;
+      kl[rotation] = (await evaluate(model, q, ids, 64)).klMean!;
       // The per-tensor report agrees: mean relative weight error with rotation vs plain RTN.
     }
     console.log(`W${bits} ${scheme}/${clip}: mean KL plain ${kl.none.toFixed(4)} → full ${kl.full.toFixed(4)}`);

@@ -25,7 +25,7 @@ function zeroFraction(w: Float32Array, cols: number, skipCols: number[]): number
 }
 
 describe('PRNG', () => {
-  it('mulberry32 is deterministic and uniform-looking; Box–Muller gives N(0,1)', () => {
+  it('mulberry32 is deterministic and uniform-looking; Box–Muller gives N(0,1)', async () => {
     const a = mulberry32(42);
     const b = mulberry32(42);
     const xs = Array.from({ length: 5 }, () => a());
@@ -46,7 +46,7 @@ describe('PRNG', () => {
 });
 
 describe('makeTinyQwen2', () => {
-  it('has the Qwen2 names and shapes (SPEC §2), nonzero q/k/v biases, and an HF config', () => {
+  it('has the Qwen2 names and shapes (SPEC §2), nonzero q/k/v biases, and an HF config', async () => {
     const m = makeTinyQwen2(base);
     expect(m.tensors.size).toBe(1 + 2 * 12 + 2);
     const shape = (n: string) => m.tensors.get(n)?.shape;
@@ -79,13 +79,13 @@ describe('makeTinyQwen2', () => {
     expect(tied.config).toMatchObject({ tie_word_embeddings: true, rope_theta: 1e6, rms_norm_eps: 1e-5 });
   });
 
-  it('is deterministic in the seed', () => {
+  it('is deterministic in the seed', async () => {
     const a = makeTinyQwen2(base).tensors.get('model.layers.0.mlp.up_proj.weight')!.data;
     expect(makeTinyQwen2(base).tensors.get('model.layers.0.mlp.up_proj.weight')!.data).toEqual(a);
     expect(makeTinyQwen2({ ...base, seed: 2 }).tensors.get('model.layers.0.mlp.up_proj.weight')!.data).not.toEqual(a);
   });
 
-  it('outliers: 3 channels with gains 8–20 and ×5–10 columns that wreck per-tensor W4 RTN', () => {
+  it('outliers: 3 channels with gains 8–20 and ×5–10 columns that wreck per-tensor W4 RTN', async () => {
     const plain = makeTinyQwen2(base);
     const m = makeTinyQwen2({ ...base, outliers: true });
     expect(plain.outlierChannels).toEqual([]);
@@ -118,9 +118,9 @@ describe('makeTinyQwen2', () => {
     expect(zOut).toBeGreaterThan(0.5);
   });
 
-  it('outlier models still give finite, non-trivial logits', () => {
+  it('outlier models still give finite, non-trivial logits', async () => {
     const m = makeTinyQwen2({ ...base, outliers: true, seed: 4 });
-    const z = createQwen2Cpu(dimsFromConfig(m.config), tinyWeights(m)).logits([1, 2, 3, 4, 5, 6]);
+    const z = await createQwen2Cpu(dimsFromConfig(m.config), tinyWeights(m)).logits([1, 2, 3, 4, 5, 6]);
     expect(z.every(Number.isFinite)).toBe(true);
     const last = z.subarray(5 * 100);
     const mean = last.reduce((s, v) => s + v, 0) / 100;
@@ -131,7 +131,7 @@ describe('makeTinyQwen2', () => {
 });
 
 describe('encodeBF16', () => {
-  it('rounds the upper 16 bits to nearest even', () => {
+  it('rounds the upper 16 bits to nearest even', async () => {
     const bytes = encodeBF16(Float32Array.from([1, -2, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, Infinity, NaN, 3.4e38]));
     const u16 = Array.from({ length: bytes.length / 2 }, (_, i) => bytes[2 * i] | (bytes[2 * i + 1] << 8));
     // 1+2^-8 is a tie → even (1.0); 1+3·2^-8 tie → up to 1+2^-6; just above a tie → up.

@@ -13,7 +13,7 @@ import { CancelledError, InputError } from '../core/errors';
 import { checkIds, checkSeqlen, SEQLEN_MAX, SEQLEN_MIN } from '../eval/calibration';
 import { updateCardQuality, updateManifestLine } from '../eval/card-update';
 import { qualityFigures, runQualityCheck, type EvalDevice, type QualityCheckResult } from '../eval/check';
-import type { EvalGpu } from '../eval/gpu-device';
+import type { GpuRuntime } from '../gpu/runtime';
 import { fetchWikiTextRows, joinWikiText } from '../eval/wikitext';
 import { createNodeFsSource } from '../sources/node-fs-source-node';
 import { openCliSource } from './source';
@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   }
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
-  let gpu: EvalGpu | undefined;
+  let gpu: GpuRuntime | undefined;
   try {
     if (!values.model || !values.bundle) throw new InputError('--model and --bundle are required');
     const inputs = [values.text, values.tokens, values.wikitext].filter((v) => v !== undefined && v !== false).length;
@@ -142,8 +142,8 @@ async function main(): Promise<number> {
     let notice: string | undefined;
     if (device === 'webgpu') {
       try {
-        const { createNodeGpuDevice } = await import('../eval/gpu-device-node');
-        gpu = await createNodeGpuDevice();
+        const { createNodeGpuRuntime } = await import('../gpu/node');
+        gpu = await createNodeGpuRuntime();
       } catch (e) {
         notice = `WebGPU unavailable (${(e as Error).message}); running on the CPU`;
       }
@@ -205,7 +205,7 @@ async function main(): Promise<number> {
     process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
   } finally {
-    gpu?.device.destroy();
+    gpu?.destroy();
   }
 }
 

@@ -5,14 +5,15 @@
  * CPU forward otherwise; a GPU that fails (no adapter, device lost, out of memory) falls back to
  * the CPU with a notice. Browser and Node alike; the UI panel calls runQualityCheck.
  */
-import { isGpuUnavailable } from '../backends/webgpu/errors';
+import { isGpuUnavailable } from '../gpu/errors';
+import { createGpuRuntime, type GpuRuntime } from '../gpu/runtime';
 import { CancelledError, InputError, throwIfAborted } from '../core/errors';
 import type { ModelSource } from '../core/ports';
+import type { Activation, Qwen2Forward } from './forward';
 import { createQwen2Cpu } from './forward-cpu';
-import { createQwen2WebGpu, type Qwen2WebGpu } from './forward-webgpu';
-import { requestBrowserGpuDevice, type EvalGpu } from './gpu-device';
+import { createQwen2WebGpu } from './forward-webgpu';
 import { eosIds, lazyWeights, loadAllWeights, mapWeights, openEvalModel, type EvalModel } from './load-model';
-import { evaluateAsync, greedyAsync, type AsyncLogitsModel } from './perplexity';
+import { evaluate, greedy } from './perplexity';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 
 export type EvalDevice = 'cpu' | 'webgpu';
@@ -39,8 +40,11 @@ export interface QualityCheckOptions {
   /** New tokens to generate from `prompt` (default 20 when a prompt is given). */
   genTokens?: number;
   device?: EvalDevice;
-  /** A WebGPU device to use (Node: createNodeGpuDevice()); browsers default to navigator.gpu. */
-  gpu?: EvalGpu;
+  /**
+   * The GPU runtime to run on (Node: createNodeGpuRuntime(); it may be shared with a quantization
+   * backend). Without it, 'webgpu' creates one on navigator.gpu and destroys it at the end.
+   */
+  gpu?: GpuRuntime;
   /** GPU weight budget per model; above it layers are streamed. */
   gpuMemoryBudgetBytes?: number;
   signal?: AbortSignal;
@@ -82,11 +86,7 @@ export interface QualityCheckResult {
   elapsedMs: number;
 }
 
-interface Runnable extends AsyncLogitsModel {
-  prefill(ids: number[]): Float32Array | Promise<Float32Array>;
-  step(id: number): Float32Array | Promise<Float32Array>;
-  dispose(): void;
-}
+type Runnable = Qwen2Forward<Activation, unknown>;
 
 function pickTokenizer(a: EvalModel, b: EvalModel): TextTokenizer | undefined {
   const src = b.tokenizerJson ? b : a.tokenizerJson ? a : undefined;
@@ -104,7 +104,7 @@ function checkCompatible(a: EvalModel, b: EvalModel): void {
 async function buildModel(
   m: EvalModel,
   device: EvalDevice,
-  gpu: EvalGpu | undefined,
+  gpu: GpuRuntime | undefined,
   opts: QualityCheckOptions,
   stage: string,
 ): Promise<Runnable> {
@@ -113,8 +113,8 @@ async function buildModel(
     const names = m.tensorNames.length;
     let read = 0;
     const lazy = lazyWeights(m, opts.signal);
-    const model: Qwen2WebGpu = await createQwen2WebGpu(
-      gpu!.device,
+    return createQwen2WebGpu(
+      gpu!,
       m.dims,
       {
         has: lazy.has,
@@ -125,25 +125,10 @@ async function buildModel(
         },
       },
       { memoryBudgetBytes: opts.gpuMemoryBudgetBytes },
-    );
-    return {
-      vocab: model.vocab,
-      logits: (ids) => model.logits(ids),
-      logProbs: (ids) => model.logProbs(ids),
-      prefill: (ids) => model.prefill(ids),
-      step: (id) => model.step(id),
-      dispose: () => model.destroy(),
-    };
+    ) as Promise<Runnable>;
   }
   const w = await loadAllWeights(m, { signal: opts.signal, onTensor: progress });
-  const model = createQwen2Cpu(m.dims, mapWeights(w));
-  return {
-    vocab: model.vocab,
-    logits: (ids) => model.logits(ids),
-    prefill: (ids) => model.prefill(ids),
-    step: (id) => model.step(id),
-    dispose: () => {},
-  };
+  return createQwen2Cpu(m.dims, mapWeights(w)) as Runnable;
 }
 
 export async function runQualityCheck(opts: QualityCheckOptions): Promise<QualityCheckResult> {
@@ -184,15 +169,13 @@ export async function runQualityCheck(opts: QualityCheckOptions): Promise<Qualit
 
   let device: EvalDevice = opts.device ?? 'cpu';
   let gpu = opts.gpu;
+  let ownGpu: GpuRuntime | undefined;
   let notice: string | undefined;
   if (device === 'webgpu' && !gpu) {
     try {
-      gpu = await requestBrowserGpuDevice();
+      gpu = ownGpu = await createGpuRuntime();
     } catch (e) {
       notice = `WebGPU unavailable (${(e as Error).message}); ran on the CPU`;
-    }
-    if (!gpu) {
-      notice ??= 'WebGPU unavailable (no adapter); ran on the CPU';
       device = 'cpu';
     }
   }
@@ -202,7 +185,7 @@ export async function runQualityCheck(opts: QualityCheckOptions): Promise<Qualit
     let b: Runnable | undefined;
     try {
       b = await buildModel(bund, dev, gpu, opts, 'load-bundle');
-      const ev = await evaluateAsync(a, b, ids, opts.seqlen, opts.windows, {
+      const ev = await evaluate(a, b, ids, opts.seqlen, opts.windows, {
         signal,
         onWindow: (done, total) => opts.onProgress?.({ stage: 'evaluate', done, total }),
       });
@@ -212,9 +195,9 @@ export async function runQualityCheck(opts: QualityCheckOptions): Promise<Qualit
         if (pIds.length === 0) throw new InputError('the prompt tokenizes to nothing');
         const eos = eosIds(orig);
         opts.onProgress?.({ stage: 'generate', done: 0, total: 2 });
-        const oIds = await greedyAsync(a, pIds, genTokens, eos, signal);
+        const oIds = await greedy(a, pIds, genTokens, eos, signal);
         opts.onProgress?.({ stage: 'generate', done: 1, total: 2 });
-        const qIds = await greedyAsync(b, pIds, genTokens, eos, signal);
+        const qIds = await greedy(b, pIds, genTokens, eos, signal);
         opts.onProgress?.({ stage: 'generate', done: 2, total: 2 });
         generation = {
           prompt,
@@ -240,6 +223,8 @@ export async function runQualityCheck(opts: QualityCheckOptions): Promise<Qualit
     notice = `WebGPU failed (${(e as Error).message}); ran on the CPU`;
     device = 'cpu';
     out = await run('cpu');
+  } finally {
+    ownGpu?.destroy();
   }
   const { ev, generation } = out;
   return {

@@ -4,31 +4,33 @@
  * (eager attention): RMSNorm without mean-centring, rotate_half RoPE, causal GQA attention,
  * SwiGLU MLP, tied or separate LM head. Activations are stored as f32 like the reference;
  * dot products, norms and softmax accumulate in f64 (JS numbers) so the result is at least as
- * accurate as an f32 implementation.
+ * accurate as an f32 implementation. Implements the layer-by-layer interface of forward.ts.
  */
 import type { Qwen2Dims } from '../core/qwen2/config';
+import { ropeTables } from '../core/qwen2/rope';
+import {
+  EMBEDDING, FINAL_NORM, LM_HEAD, PROJECTIONS, layerNormName, linearInputWidth, projectionName, projectionShape,
+  type LinearInput, type ProjName,
+} from '../core/qwen2/tensors';
+import type { Activation, HeadOptions, Qwen2Forward, RunLayerOptions, WeightSource } from './forward';
 
-/** Tensors by their HF name, f32, row-major; linear weights are `[out, in]`. */
-export interface WeightSource {
-  get(name: string): Float32Array | undefined;
+export type { WeightSource } from './forward';
+
+/** A host activation; `data` is the live array (copy it to keep it beyond a hook), `read()` a copy. */
+export class CpuActivation implements Activation {
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    readonly data: Float32Array,
+  ) {}
+
+  async read(): Promise<Float32Array> {
+    return this.data.slice(0, this.rows * this.cols);
+  }
 }
 
-/** What perplexity/generation needs from a model. */
-export interface CausalLM {
-  readonly vocab: number;
-  /** Logits of every position, `[T × V]` row-major. Independent of the KV cache. */
-  logits(ids: number[]): Float32Array;
-  /** Clear the cache, run `ids`, return the last position's logits `[V]`. */
-  prefill(ids: number[]): Float32Array;
-  /** Append one token to the cache and return its logits `[V]`. */
-  step(id: number): Float32Array;
-}
-
-export interface Qwen2Cpu extends CausalLM {
-  readonly dims: Qwen2Dims;
-  /** Number of tokens currently in the KV cache. */
-  readonly position: number;
-  reset(): void;
+export interface Qwen2Cpu extends Qwen2Forward<CpuActivation, Float32Array> {
+  readonly kind: 'cpu';
 }
 
 interface Linear {
@@ -41,13 +43,7 @@ interface Linear {
 interface Layer {
   inNorm: Float32Array;
   postNorm: Float32Array;
-  q: Linear;
-  k: Linear;
-  v: Linear;
-  o: Linear;
-  gate: Linear;
-  up: Linear;
-  down: Linear;
+  mats: Record<ProjName, Linear>;
 }
 
 /**
@@ -72,15 +68,6 @@ function optional(weights: WeightSource, name: string, size: number): Float32Arr
   const t = weights.get(name);
   if (t && t.length !== size) throw new Error(`tensor ${name}: ${t.length} elements, expected ${size}`);
   return t;
-}
-
-function linearOf(weights: WeightSource, prefix: string, out: number, inDim: number): Linear {
-  return {
-    w: need(weights, `${prefix}.weight`, out * inDim),
-    b: optional(weights, `${prefix}.bias`, out),
-    out,
-    in: inDim,
-  };
 }
 
 /**
@@ -150,49 +137,34 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
   const half = D / 2;
   const eps = dims.rmsNormEps;
 
-  const embed = need(weights, 'model.embed_tokens.weight', V * d);
-  const finalNorm = need(weights, 'model.norm.weight', d);
-  const lmHead = optional(weights, 'lm_head.weight', V * d) ?? embed;
-  const lmLinear: Linear = { w: lmHead, b: undefined, out: V, in: d };
+  const embedTable = need(weights, EMBEDDING, V * d);
+  const finalNorm = need(weights, FINAL_NORM, d);
+  const lmLinear: Linear = { w: optional(weights, LM_HEAD, V * d) ?? embedTable, b: undefined, out: V, in: d };
   const layers: Layer[] = [];
-  for (let i = 0; i < L; i++) {
-    const p = `model.layers.${i}`;
+  for (let li = 0; li < L; li++) {
+    const mats = {} as Record<ProjName, Linear>;
+    for (const proj of PROJECTIONS) {
+      const [out, inDim] = projectionShape(dims, proj);
+      mats[proj] = { w: need(weights, projectionName(li, proj), out * inDim), b: optional(weights, projectionName(li, proj, 'bias'), out), out, in: inDim };
+    }
     layers.push({
-      inNorm: need(weights, `${p}.input_layernorm.weight`, d),
-      postNorm: need(weights, `${p}.post_attention_layernorm.weight`, d),
-      q: linearOf(weights, `${p}.self_attn.q_proj`, qDim, d),
-      k: linearOf(weights, `${p}.self_attn.k_proj`, kvDim, d),
-      v: linearOf(weights, `${p}.self_attn.v_proj`, kvDim, d),
-      o: linearOf(weights, `${p}.self_attn.o_proj`, d, qDim),
-      gate: linearOf(weights, `${p}.mlp.gate_proj`, F, d),
-      up: linearOf(weights, `${p}.mlp.up_proj`, F, d),
-      down: linearOf(weights, `${p}.mlp.down_proj`, d, F),
+      inNorm: need(weights, layerNormName(li, 'input_layernorm'), d),
+      postNorm: need(weights, layerNormName(li, 'post_attention_layernorm'), d),
+      mats,
     });
   }
 
-  // transformers: inv_freq = 1 / theta^(2i/D) in f32; angle = pos · inv_freq in f32.
-  const invFreq = new Float32Array(half);
-  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.pow(dims.ropeTheta, (2 * i) / D);
-  let cos = new Float32Array(0);
-  let sin = new Float32Array(0);
+  let rope: { cos: Float32Array; sin: Float32Array } = { cos: new Float32Array(0), sin: new Float32Array(0) };
   let ropeLen = 0;
   function ensureRope(positions: number): void {
     if (positions <= ropeLen) return;
-    const n = Math.max(positions, ropeLen * 2, 64);
-    cos = new Float32Array(n * half);
-    sin = new Float32Array(n * half);
-    for (let p = 0; p < n; p++) {
-      for (let i = 0; i < half; i++) {
-        const a = Math.fround(p * invFreq[i]);
-        cos[p * half + i] = Math.cos(a);
-        sin[p * half + i] = Math.sin(a);
-      }
-    }
-    ropeLen = n;
+    ropeLen = Math.max(positions, ropeLen * 2, 64);
+    rope = ropeTables(D, dims.ropeTheta, ropeLen);
   }
 
   /** rotate_half RoPE in place on `count` heads of `rows` rows starting at absolute `pos0`. */
-  function rope(x: Float32Array, rows: number, count: number, pos0: number): void {
+  function applyRope(x: Float32Array, rows: number, count: number, pos0: number): void {
+    const { cos, sin } = rope;
     for (let t = 0; t < rows; t++) {
       const c = (pos0 + t) * half;
       for (let h = 0; h < count; h++) {
@@ -209,12 +181,14 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     }
   }
 
-  function newCache(capacity: number): KvCache {
+  /** A cache for every layer, or (runLayer) for `only` that one. */
+  function newCache(capacity: number, only?: number): KvCache {
     const k: Float32Array[] = [];
     const v: Float32Array[] = [];
     for (let i = 0; i < L; i++) {
-      k.push(new Float32Array(capacity * kvDim));
-      v.push(new Float32Array(capacity * kvDim));
+      const n = only === undefined || only === i ? capacity * kvDim : 0;
+      k.push(new Float32Array(n));
+      v.push(new Float32Array(n));
     }
     return { k, v, length: 0, capacity };
   }
@@ -235,23 +209,43 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     cache.capacity = cap;
   }
 
-  /**
-   * Runs `ids` as positions cache.length … cache.length+T−1, appending their K/V to the cache.
-   * Returns logits of all T positions (`allLogits`) or only of the last one.
-   */
-  function forward(ids: number[], cache: KvCache, allLogits: boolean): Float32Array {
+  function embedRows(ids: number[]): Float32Array {
     const T = ids.length;
     if (T === 0) throw new Error('forward: empty input');
-    const pos0 = cache.length;
-    reserve(cache, pos0 + T);
-    ensureRope(pos0 + T);
-
     const x = new Float32Array(T * d);
     for (let t = 0; t < T; t++) {
       const id = ids[t];
       if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`token id ${id} out of range [0, ${V})`);
-      x.set(embed.subarray(id * d, id * d + d), t * d);
+      x.set(embedTable.subarray(id * d, id * d + d), t * d);
     }
+    return x;
+  }
+
+  /** The layer's projection, or the caller's substitute (same shape, the model's bias). */
+  function matOf(li: number, proj: ProjName, opts: RunLayerOptions<CpuActivation, Float32Array> | undefined): Linear {
+    const m = layers[li].mats[proj];
+    const w = opts?.weights?.[proj];
+    if (!w) return m;
+    if (w.length !== m.out * m.in) throw new Error(`substituted ${projectionName(li, proj)}: ${w.length} elements, expected ${m.out}×${m.in}`);
+    return { ...m, w };
+  }
+
+  /**
+   * Decoder layer `li` on rows x (positions cache.length … +T−1), in place; appends K/V to
+   * the cache (the caller advances cache.length after the last layer).
+   */
+  async function layerForward(li: number, x: Float32Array, T: number, cache: KvCache, opts?: RunLayerOptions<CpuActivation, Float32Array>): Promise<void> {
+    const pos0 = cache.length;
+    const ly = layers[li];
+    const hooks = opts?.hooks;
+    const hook = async (input: LinearInput, buf: Float32Array) => {
+      const f = hooks?.[input];
+      if (f) {
+        const w = linearInputWidth(dims, input);
+        await f(new CpuActivation(T, w, buf.subarray(0, T * w)), { layer: li, input });
+      }
+    };
+    const mat = (p: ProjName) => matOf(li, p, opts);
     const xn = new Float32Array(T * d);
     const q = new Float32Array(T * qDim);
     const k = new Float32Array(T * kvDim);
@@ -260,88 +254,110 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     const proj = new Float32Array(T * d);
     const g = new Float32Array(T * F);
     const u = new Float32Array(T * F);
-    const total = pos0 + T;
-    const scores = new Float64Array(total);
+    const scores = new Float64Array(pos0 + T);
     const scale = 1 / Math.sqrt(D);
 
-    for (let li = 0; li < L; li++) {
-      const ly = layers[li];
-      rmsNorm(x, T, d, ly.inNorm, eps, xn);
-      linear(xn, T, ly.q, q);
-      linear(xn, T, ly.k, k);
-      linear(xn, T, ly.v, v);
-      rope(q, T, H, pos0);
-      rope(k, T, KV, pos0);
-      const kc = cache.k[li];
-      const vc = cache.v[li];
-      const cap = cache.capacity;
-      for (let t = 0; t < T; t++) {
-        for (let r = 0; r < kvDim; r++) {
-          kc[r * cap + pos0 + t] = k[t * kvDim + r];
-          vc[r * cap + pos0 + t] = v[t * kvDim + r];
+    rmsNorm(x, T, d, ly.inNorm, eps, xn);
+    await hook('attn_in', xn);
+    linear(xn, T, mat('q_proj'), q);
+    linear(xn, T, mat('k_proj'), k);
+    linear(xn, T, mat('v_proj'), v);
+    applyRope(q, T, H, pos0);
+    applyRope(k, T, KV, pos0);
+    const kc = cache.k[li];
+    const vc = cache.v[li];
+    const cap = cache.capacity;
+    for (let t = 0; t < T; t++) {
+      for (let r = 0; r < kvDim; r++) {
+        kc[r * cap + pos0 + t] = k[t * kvDim + r];
+        vc[r * cap + pos0 + t] = v[t * kvDim + r];
+      }
+    }
+    for (let t = 0; t < T; t++) {
+      const n = pos0 + t + 1; // causal: attend to positions 0..pos0+t
+      for (let h = 0; h < H; h++) {
+        const qo = (t * H + h) * D;
+        const kvo = Math.floor(h / group) * D;
+        scores.fill(0, 0, n);
+        for (let i = 0; i < D; i++) {
+          const qi = q[qo + i] * scale;
+          const ko = (kvo + i) * cap;
+          for (let s = 0; s < n; s++) scores[s] += qi * kc[ko + s];
+        }
+        let max = -Infinity;
+        for (let s = 0; s < n; s++) if (scores[s] > max) max = scores[s];
+        let sum = 0;
+        for (let s = 0; s < n; s++) {
+          const e = Math.exp(scores[s] - max);
+          scores[s] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let i = 0; i < D; i++) {
+          const vo = (kvo + i) * cap;
+          let a = 0;
+          for (let s = 0; s < n; s++) a += scores[s] * vc[vo + s];
+          att[qo + i] = a * inv;
         }
       }
-
-      for (let t = 0; t < T; t++) {
-        const n = pos0 + t + 1; // causal: attend to positions 0..pos0+t
-        for (let h = 0; h < H; h++) {
-          const qo = (t * H + h) * D;
-          const kvo = Math.floor(h / group) * D;
-          scores.fill(0, 0, n);
-          for (let i = 0; i < D; i++) {
-            const qi = q[qo + i] * scale;
-            const ko = (kvo + i) * cap;
-            for (let s = 0; s < n; s++) scores[s] += qi * kc[ko + s];
-          }
-          let max = -Infinity;
-          for (let s = 0; s < n; s++) if (scores[s] > max) max = scores[s];
-          let sum = 0;
-          for (let s = 0; s < n; s++) {
-            const e = Math.exp(scores[s] - max);
-            scores[s] = e;
-            sum += e;
-          }
-          const inv = 1 / sum;
-          for (let i = 0; i < D; i++) {
-            const vo = (kvo + i) * cap;
-            let a = 0;
-            for (let s = 0; s < n; s++) a += scores[s] * vc[vo + s];
-            att[qo + i] = a * inv;
-          }
-        }
-      }
-      linear(att, T, ly.o, proj);
-      for (let i = 0; i < T * d; i++) x[i] += proj[i];
-
-      rmsNorm(x, T, d, ly.postNorm, eps, xn);
-      linear(xn, T, ly.gate, g);
-      linear(xn, T, ly.up, u);
-      for (let i = 0; i < T * F; i++) {
-        const gi = g[i];
-        g[i] = (gi / (1 + Math.exp(-gi))) * u[i];
-      }
-      linear(g, T, ly.down, proj);
-      for (let i = 0; i < T * d; i++) x[i] += proj[i];
     }
-    cache.length = total;
+    await hook('attn_out', att);
+    linear(att, T, mat('o_proj'), proj);
+    for (let i = 0; i < T * d; i++) x[i] += proj[i];
 
-    if (allLogits) {
-      rmsNorm(x, T, d, finalNorm, eps, xn);
-      const out = new Float32Array(T * V);
-      linear(xn, T, lmLinear, out);
-      return out;
+    rmsNorm(x, T, d, ly.postNorm, eps, xn);
+    await hook('mlp_in', xn);
+    linear(xn, T, mat('gate_proj'), g);
+    linear(xn, T, mat('up_proj'), u);
+    for (let i = 0; i < T * F; i++) {
+      const gi = g[i];
+      g[i] = (gi / (1 + Math.exp(-gi))) * u[i];
     }
-    // Only the last position is needed: skip the LM head for the others.
-    const lastX = x.subarray((T - 1) * d, T * d);
-    const lastN = new Float32Array(d);
-    rmsNorm(lastX, 1, d, finalNorm, eps, lastN);
-    const out = new Float32Array(V);
-    linear(lastN, 1, lmLinear, out);
+    await hook('mlp_mid', g);
+    linear(g, T, mat('down_proj'), proj);
+    for (let i = 0; i < T * d; i++) x[i] += proj[i];
+  }
+
+  /** Final norm + LM head of all T rows (or only the last). */
+  function headRows(x: Float32Array, T: number, opts: HeadOptions = {}): Float32Array {
+    const rows = opts.lastOnly ? 1 : T;
+    const src = opts.lastOnly ? x.subarray((T - 1) * d, T * d) : x;
+    const xn = new Float32Array(rows * d);
+    rmsNorm(src, rows, d, finalNorm, eps, xn);
+    const out = new Float32Array(rows * V);
+    linear(xn, rows, lmLinear, out);
+    if (opts.logSoftmax) {
+      for (let r = 0; r < rows; r++) {
+        const o = r * V;
+        let max = -Infinity;
+        for (let i = 0; i < V; i++) if (out[o + i] > max) max = out[o + i];
+        let sum = 0;
+        for (let i = 0; i < V; i++) sum += Math.exp(out[o + i] - max);
+        const lse = max + Math.log(sum);
+        for (let i = 0; i < V; i++) out[o + i] -= lse;
+      }
+    }
     return out;
   }
 
+  /** Runs `ids` at the cache's end through every layer; logits of all positions or the last. */
+  async function forward(ids: number[], cache: KvCache, head: HeadOptions): Promise<Float32Array> {
+    const x = embedRows(ids);
+    const T = ids.length;
+    reserve(cache, cache.length + T);
+    ensureRope(cache.length + T);
+    for (let li = 0; li < L; li++) await layerForward(li, x, T, cache);
+    cache.length += T;
+    return headRows(x, T, head);
+  }
+
+  const check = (h: CpuActivation, what: string) => {
+    if (!(h instanceof CpuActivation) || h.cols !== d || h.rows < 1) throw new Error(`${what}: expected a CPU activation of [T × ${d}]`);
+  };
+
   let cache = newCache(64);
   return {
+    kind: 'cpu',
     dims,
     vocab: V,
     get position() {
@@ -350,15 +366,29 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     reset() {
       cache = newCache(64);
     },
-    logits(ids: number[]): Float32Array {
-      return forward(ids, newCache(ids.length), true);
+    async embed(ids) {
+      return new CpuActivation(ids.length, d, embedRows(ids));
     },
-    prefill(ids: number[]): Float32Array {
+    async runLayer(li, hidden, opts) {
+      if (!Number.isInteger(li) || li < 0 || li >= L) throw new Error(`runLayer: layer ${li} outside [0, ${L})`);
+      check(hidden, 'runLayer');
+      const T = hidden.rows;
+      const x = hidden.data.slice(0, T * d);
+      ensureRope(T);
+      await layerForward(li, x, T, newCache(T, li), opts);
+      return new CpuActivation(T, d, x);
+    },
+    async head(hidden, opts) {
+      check(hidden, 'head');
+      return headRows(hidden.data, hidden.rows, opts);
+    },
+    release() {},
+    logits: (ids) => forward(ids, newCache(ids.length), {}),
+    prefill(ids) {
       cache = newCache(Math.max(64, ids.length));
-      return forward(ids, cache, false);
+      return forward(ids, cache, { lastOnly: true });
     },
-    step(id: number): Float32Array {
-      return forward([id], cache, false);
-    },
+    step: (id) => forward([id], cache, { lastOnly: true }),
+    dispose() {},
   };
 }

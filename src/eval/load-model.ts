@@ -8,8 +8,7 @@ import { InputError, throwIfAborted } from '../core/errors';
 import { openSafetensorsModel, type SafetensorsModel } from '../core/safetensors/model';
 import { readTensorF32 } from '../core/safetensors/read-tensor';
 import type { ModelSource } from '../core/ports';
-import type { WeightSource } from './forward-cpu';
-import type { AsyncWeightSource } from './forward-webgpu';
+import type { AsyncWeightSource, WeightSource } from './forward';
 import { dimsFromConfig, type Qwen2Dims } from '../core/qwen2/config';
 
 /** Keys the SP format adds beside each projection; the forward pass does not read them. */

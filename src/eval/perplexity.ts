@@ -4,11 +4,18 @@
  * seqlen−1 next-token predictions), ppl = exp(mean NLL over all predictions). With a second
  * model also the mean KL(A‖B) per prediction and the top-1 agreement.
  */
-import type { CausalLM } from './forward-cpu';
-import type { AsyncCausalLM } from './forward-webgpu';
 
-/** Only `logits` is needed for perplexity; any model with that shape can be evaluated. */
-export type LogitsModel = Pick<CausalLM, 'vocab' | 'logits'>;
+export type { GenerativeModel, LogitsModel } from './forward';
+
+/**
+ * What evaluate() scores: `logits` (sync results are accepted too, for hand-built test models);
+ * with `logProbs` the log-softmax rows come from the model (e.g. the GPU) instead of the host.
+ */
+export interface ScoredModel {
+  readonly vocab: number;
+  logits(ids: number[]): Float32Array | Promise<Float32Array>;
+  logProbs?(ids: number[]): Promise<Float32Array>;
+}
 
 export interface EvalResult {
   pplA: number;
@@ -24,11 +31,6 @@ export interface EvalResult {
   /** Mean NLL of each window, model A (and B). */
   windowNllA: number[];
   windowNllB?: number[];
-}
-
-export interface EvalOptions {
-  /** Called after every window (the UI shows progress). */
-  onWindow?(done: number, total: number): void;
 }
 
 /** Non-overlapping windows of exactly `seqlen` ids; the incomplete tail is dropped. */
@@ -52,22 +54,6 @@ function logSoftmaxRow(logits: Float32Array, r: number, V: number, out: Float64A
   for (let i = 0; i < V; i++) out[i] = logits[o + i] - lse;
 }
 
-export function evaluate(
-  modelA: LogitsModel,
-  modelB: LogitsModel | undefined,
-  ids: ArrayLike<number>,
-  seqlen: number,
-  maxWindows?: number,
-  opts: EvalOptions = {},
-): EvalResult {
-  const acc = new WindowScores(modelA.vocab, modelB?.vocab, ids, seqlen, maxWindows);
-  acc.wins.forEach((win, wi) => {
-    acc.add(win, logitRows(modelA.logits(win), modelA.vocab), modelB ? logitRows(modelB.logits(win), modelB.vocab) : undefined);
-    opts.onWindow?.(wi + 1, acc.wins.length);
-  });
-  return acc.result();
-}
-
 type Rows = (t: number) => ArrayLike<number>;
 
 /** Row accessor over `[T × V]` logits: the f64 log-softmax of row t (one reused buffer). */
@@ -79,7 +65,7 @@ function logitRows(z: Float32Array, V: number): Rows {
   };
 }
 
-/** Running NLL / KL / top-1 over the windows of one evaluation (shared by evaluate and evaluateAsync). */
+/** Running NLL / KL / top-1 over the windows of one evaluation . */
 class WindowScores {
   readonly wins: number[][];
   private nllA = 0;
@@ -145,46 +131,17 @@ export function argmax(v: ArrayLike<number>): number {
   return best;
 }
 
-/**
- * Greedy decoding of up to `n` new tokens after `promptIds`. Returns the new tokens only; an EOS
- * id, when produced, is included and ends the generation (as transformers' `generate` does).
- */
-export function greedy(
-  model: Pick<CausalLM, 'prefill' | 'step'>,
-  promptIds: number[],
-  n: number,
-  eosIds: number[] = [],
-): number[] {
-  const out: number[] = [];
-  if (n <= 0) return out;
-  let z = model.prefill(promptIds);
-  for (;;) {
-    const next = argmax(z);
-    out.push(next);
-    if (out.length >= n || eosIds.includes(next)) return out;
-    z = model.step(next);
-  }
-}
-
-/**
- * A model evaluate-able asynchronously: `logits` (sync or async); with `logProbs` the
- * log-softmax rows come from the model (e.g. computed on the GPU) instead of the CPU.
- */
-export interface AsyncLogitsModel {
-  readonly vocab: number;
-  logits(ids: number[]): Float32Array | Promise<Float32Array>;
-  logProbs?(ids: number[]): Promise<Float32Array>;
-}
-
-export interface AsyncEvalOptions extends EvalOptions {
+export interface EvalOptions {
+  /** Called after every window (the UI shows progress). */
+  onWindow?(done: number, total: number): void;
   signal?: AbortSignal;
 }
 
 /**
  * Row accessor for one window's log-probabilities: the model's own rows when it has
- * `logProbs`, else the CPU log-softmax of its logits in f64 (the same numbers as `evaluate`).
+ * `logProbs`, else the f64 log-softmax of its logits on the host.
  */
-async function logProbRows(model: AsyncLogitsModel, win: number[]): Promise<(t: number) => ArrayLike<number>> {
+async function logProbRows(model: ScoredModel, win: number[]): Promise<Rows> {
   const V = model.vocab;
   if (model.logProbs) {
     const lp = await model.logProbs(win);
@@ -194,17 +151,17 @@ async function logProbRows(model: AsyncLogitsModel, win: number[]): Promise<(t: 
 }
 
 /**
- * {@link evaluate} for async models (the WebGPU forward) with cancellation. Models with
- * `logProbs` are scored from those rows; others from their logits, like `evaluate`. One window
- * of each model at a time (memory: two `[seqlen × V]` arrays).
+ * Perplexity of model A (and, with model B, KL(A‖B) and top-1 agreement) over the
+ * non-overlapping windows of `ids`, with cancellation. One window of each model at a time
+ * (memory: two `[seqlen × V]` arrays).
  */
-export async function evaluateAsync(
-  modelA: AsyncLogitsModel,
-  modelB: AsyncLogitsModel | undefined,
+export async function evaluate(
+  modelA: ScoredModel,
+  modelB: ScoredModel | undefined,
   ids: ArrayLike<number>,
   seqlen: number,
   maxWindows?: number,
-  opts: AsyncEvalOptions = {},
+  opts: EvalOptions = {},
 ): Promise<EvalResult> {
   const acc = new WindowScores(modelA.vocab, modelB?.vocab, ids, seqlen, maxWindows);
   for (let wi = 0; wi < acc.wins.length; wi++) {
@@ -218,8 +175,11 @@ export async function evaluateAsync(
   return acc.result();
 }
 
-/** {@link greedy} for models whose prefill/step may be async (the WebGPU forward). */
-export async function greedyAsync(
+/**
+ * Greedy decoding of up to `n` new tokens after `promptIds`. Returns the new tokens only; an EOS
+ * id, when produced, is included and ends the generation (as transformers' `generate` does).
+ */
+export async function greedy(
   model: { prefill(ids: number[]): Float32Array | Promise<Float32Array>; step(id: number): Float32Array | Promise<Float32Array> },
   promptIds: number[],
   n: number,

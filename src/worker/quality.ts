@@ -11,8 +11,8 @@ import { createStaticSource } from '../demo/static-source';
 import { calibrationText, checkIds, checkSeqlen, describeCalibration } from '../eval/calibration';
 import { updateCardQuality, updateManifestLine } from '../eval/card-update';
 import { qualityFigures, runQualityCheck, type EvalDevice, type QualityProgress } from '../eval/check';
-import { requestBrowserGpuDevice, type EvalGpu } from '../eval/gpu-device';
 import { openEvalModel } from '../eval/load-model';
+import { createGpuRuntime, type GpuRuntime } from '../gpu/runtime';
 import { MANIFEST_FILE } from '../sinks/common';
 import { COMPLETE_MARKER } from '../sinks/handle-sink';
 import { sha256Hex } from '../sinks/sha256';
@@ -111,13 +111,14 @@ async function check(original: ModelSource, bundle: ModelSource, req: QualityReq
     device = 'cpu';
     notice = 'A model this small runs faster on the CPU than through WebGPU; ran on the CPU (choose device "WebGPU" to force it).';
   }
-  let gpu: EvalGpu | undefined;
+  let gpu: GpuRuntime | undefined;
   if (device === 'webgpu') {
     try {
-      gpu = await requestBrowserGpuDevice();
-      if (!gpu) notice = 'WebGPU is not available in this browser’s workers (no adapter); ran on the CPU.';
+      gpu = await createGpuRuntime();
     } catch (e) {
-      notice = `WebGPU unavailable (${(e as Error).message}); ran on the CPU.`;
+      notice = (e as Error).message.includes('no adapter') || (e as Error).message.includes('no navigator.gpu')
+        ? 'WebGPU is not available in this browser’s workers (no adapter); ran on the CPU.'
+        : `WebGPU unavailable (${(e as Error).message}); ran on the CPU.`;
     }
     if (!gpu) device = 'cpu';
   }
@@ -151,7 +152,7 @@ async function check(original: ModelSource, bundle: ModelSource, req: QualityReq
       ...(agree !== undefined ? { genAgree: agree } : {}),
     };
   } finally {
-    gpu?.device.destroy();
+    gpu?.destroy();
   }
 }
 

@@ -9,7 +9,7 @@ import { memoryModelSource } from '../support/memory';
 import { updateCardQuality, updateManifestLine, qualitySection } from '../../src/eval/card-update';
 import { qualityFigures, runQualityCheck, type QualityProgress } from '../../src/eval/check';
 import { createQwen2Cpu, type Qwen2Cpu } from '../../src/eval/forward-cpu';
-import { createNodeGpuDevice } from '../../src/eval/gpu-device-node';
+import { createNodeGpuRuntime } from '../../src/gpu/node';
 import { evaluate, greedy, type EvalResult } from '../../src/eval/perplexity';
 import { dimsFromConfig } from '../../src/core/qwen2/config';
 import { loadTokenizer } from '../../src/eval/tokenizer';
@@ -36,7 +36,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('quality check on tinystories-260k'),
     ids = fixtureJson<{ ids: number[] }>('eval.tokens.json').ids;
     original = createQwen2Cpu(dimsFromConfig(fixtureJson('config.json')), weightSource(await loadWeights(files)));
     // The original's full eval once for the whole file (229 windows ≈ 15 s).
-    full = evaluate(original, undefined, ids, SEQ);
+    full = await evaluate(original, undefined, ids, SEQ);
     for (const [name, s] of Object.entries({ b16: { bits: 16 }, w8: { bits: 8 }, w4: {} })) {
       bundles[name] = (await runInMemory(files, s, { model: 'tinystories-260k' })).files;
     }
@@ -44,7 +44,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('quality check on tinystories-260k'),
 
   const ppl40 = () => pplOf(full.windowNllA.slice(0, WIN));
 
-  it('original, all 229 windows: 3.5885 (fixture README) within 0.1 %', () => {
+  it('original, all 229 windows: 3.5885 (fixture README) within 0.1 %', async () => {
     expect(full.windows).toBe(229);
     expect(Math.abs(full.pplA / 3.5885 - 1)).toBeLessThan(1e-3);
   });
@@ -58,7 +58,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('quality check on tinystories-260k'),
     // The stored weights and biases as they are (SP: y = weight·x + bias); scale keys unused.
     const cfg = JSON.parse(new TextDecoder().decode(bundles[name]['config.json']));
     const m = createQwen2Cpu(dimsFromConfig(cfg), weightSource(w));
-    const r = evaluate(m, undefined, ids, SEQ, WIN);
+    const r = await evaluate(m, undefined, ids, SEQ, WIN);
     bundlePpl[name] = r.pplA;
     console.log(`${name}: ppl ${r.pplA.toFixed(4)} vs original ${ppl40().toFixed(4)}`);
     expect(Math.abs(r.pplA / ppl40() - 1)).toBeLessThan(tol);
@@ -111,7 +111,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('quality check on tinystories-260k'),
     expect(g.originalIds.length).toBe(20);
     expect(g.quantizedIds).toEqual(g.originalIds);
     const pIds = tok.encode('Once upon a time');
-    expect(g.originalIds).toEqual(greedy(original, pIds, 20, [2, 1]));
+    expect(g.originalIds).toEqual(await greedy(original, pIds, 20, [2, 1]));
     expect(g.original.startsWith('Once upon a time, there was')).toBe(true);
     expect(g.quantized).toBe(g.original);
     expect(r.tokenCount).toBe(tok.encode(text).length);
@@ -119,7 +119,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('quality check on tinystories-260k'),
   });
 
   it('WebGPU: the same figures as the CPU (2 windows), reported device and adapter', async () => {
-    const gpu = await createNodeGpuDevice();
+    const gpu = await createNodeGpuRuntime();
     try {
       const opts = { original: memoryModelSource(files), bundle: memoryModelSource(bundles.w4), tokens: ids, seqlen: SEQ, windows: 2, prompt: 'Once upon a time', genTokens: 8 };
       const g = await runQualityCheck({ ...opts, device: 'webgpu', gpu });
@@ -132,7 +132,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('quality check on tinystories-260k'),
       expect(Math.abs(g.top1Agreement - c.top1Agreement)).toBeLessThanOrEqual(2 / c.predictions);
       expect(g.generation!.originalIds).toEqual(c.generation!.originalIds);
     } finally {
-      gpu.device.destroy();
+      gpu.destroy();
     }
   });
 });
@@ -160,7 +160,7 @@ describe('runQualityCheck on random tiny models', () => {
       expect(r.top1Agreement).toBe(1);
       expect(r.pplQuantized).toBe(r.pplOriginal);
       const cpu = createQwen2Cpu(dimsFromConfig(m.config), tinyWeights(m));
-      expect(r.pplOriginal).toBeCloseTo(evaluate(cpu, undefined, ids, 16, 3).pplA, 10);
+      expect(r.pplOriginal).toBeCloseTo((await evaluate(cpu, undefined, ids, 16, 3)).pplA, 10);
       await expect(runQualityCheck({ original: src, bundle: src, tokens: [1, 2, 99], seqlen: 2 })).rejects.toThrow(/outside the vocabulary/);
       await expect(runQualityCheck({ original: src, bundle: src, tokens: ids, seqlen: 200 })).rejects.toThrow(/fewer than one window/);
       await expect(runQualityCheck({ original: src, bundle: src, text: 'hello', seqlen: 16 })).rejects.toThrow(/tokenizer/);
@@ -180,7 +180,7 @@ describe('runQualityCheck on random tiny models', () => {
 describe('model card update', () => {
   const figures = { 'perplexity, original': 3.57, 'perplexity, quantized': 4.1234567, 'evaluation text': 'x: 2 windows × 256 tokens (510 predictions)' };
 
-  it('inserts the section where model-card.ts puts it, replaces it on a re-run', () => {
+  it('inserts the section where model-card.ts puts it, replaces it on a re-run', async () => {
     const input = {
       target: { model: 'm' },
       modelArg: 'm',
@@ -200,7 +200,7 @@ describe('model card update', () => {
     expect(updateCardQuality('', figures)).toBe(qualitySection(figures));
   });
 
-  it('manifest: the README line is recomputed (or added, sorted)', () => {
+  it('manifest: the README line is recomputed (or added, sorted)', async () => {
     const a = '0'.repeat(64);
     const b = 'f'.repeat(64);
     const m = `${a}  README.md\n${a}  config.json\n`;

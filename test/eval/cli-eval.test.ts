@@ -50,7 +50,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('eval CLI on tinystories-260k'), () =
     const ids = fixtureJson<{ ids: number[] }>('eval.tokens.json').ids;
     const a = createQwen2Cpu(dimsFromConfig(fixtureJson('config.json')), weightSource(await loadWeights(readFolder(FIXTURE_DIR))));
     const b = createQwen2Cpu(dimsFromConfig(JSON.parse(new TextDecoder().decode(files['config.json']))), weightSource(await loadWeights(files)));
-    const ref = evaluate(a, b, ids, 256, 4);
+    const ref = await evaluate(a, b, ids, 256, 4);
     expect(out).toMatchObject({ windows: 4, seqlen: 256, predictions: 1020, device: 'cpu' });
     expect(out.ppl_original).toBeCloseTo(ref.pplA, 10);
     expect(out.ppl_quantized).toBeCloseTo(ref.pplB!, 10);
@@ -70,7 +70,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('eval CLI on tinystories-260k'), () =
     }
   });
 
-  it('human-readable output by default, text input', () => {
+  it('human-readable output by default, text input', async () => {
     const text = join(tmp, 'story.txt');
     writeFileSync(text, readFileSync(join(FIXTURE_DIR, 'eval.txt'), 'utf8').slice(0, 3000));
     const r = evalCli(['--model', FIXTURE_DIR, '--bundle', bundle, '--text', text, '--seqlen', '128', '--windows', '2']);

@@ -1,6 +1,7 @@
 // Shared setup for the WebGPU tests: a Dawn adapter (QUAROT_WEBGPU_BACKEND=opengl|vulkan) or a
 // reason to skip. Env vars (EGL_PLATFORM, VK_ICD_FILENAMES) must come from the command line.
-import { requestNodeAdapter } from '../../src/backends/webgpu/node-gpu-node';
+import { requestNodeAdapter } from '../../src/gpu/node';
+import { GpuRuntime } from '../../src/gpu/runtime';
 import { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from '../../src/backends/webgpu/webgpu-backend';
 
 export interface GpuEnv {
@@ -24,6 +25,15 @@ export async function gpuBackend(env: GpuEnv, opts: Omit<WebGpuBackendOptions, '
   const r = await requestNodeAdapter();
   if (!r.adapter) throw new Error(r.reason);
   return createWebGpuBackend({ ...opts, adapter: r.adapter });
+}
+
+/**
+ * Lose the device under a GPU stage now, as a driver reset would: the real Dawn device is
+ * destroyed behind the runtime's back, so the stage sees a lost device on its next call.
+ */
+export function loseDevice(stage: { runtime: GpuRuntime } | GpuRuntime): void {
+  const rt = stage instanceof GpuRuntime ? stage : stage.runtime;
+  rt.device.destroy();
 }
 
 /** Deterministic PRNG, uniform in [0, 1): the generator's mulberry32. */

@@ -11,7 +11,7 @@ import { GpuUnavailableError } from '../../src/backends/webgpu/errors';
 import { createFallbackBackend } from '../../src/backends/webgpu/fallback';
 import { createBackend } from '../../src/backends/webgpu/select';
 import type { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend';
-import { firstBitDiff, gpuBackend, gpuEnv } from '../support/gpu';
+import { firstBitDiff, gpuBackend, gpuEnv, loseDevice } from '../support/gpu';
 import { tinyCheckpoint } from '../support/tiny-checkpoint';
 
 const env = await gpuEnv();
@@ -115,7 +115,7 @@ describe.skipIf(!env.adapter)('fallback to the CPU when a real WebGPU device is 
     it(`device destroyed before call ${n}`, async () => {
       const gpu = await gpuBackend(env);
       const notices: string[] = [];
-      const dying = failAfter<WebGpuBackend>(gpu, n, () => gpu.loseDeviceForTesting());
+      const dying = failAfter<WebGpuBackend>(gpu, n, () => loseDevice(gpu));
       const b = createFallbackBackend(dying, new CpuBackend(), (m) => notices.push(m));
       const [name, settings] = SETTINGS[0];
       expectSameFiles(await bundle(b, settings), await cpuBundle(name, settings));

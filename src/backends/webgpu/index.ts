@@ -1,5 +1,5 @@
 export { createWebGpuBackend, WebGpuBackend, type WebGpuBackendOptions, type KernelTiming } from './webgpu-backend';
-export { GpuUnavailableError, isGpuUnavailable } from './errors';
+export { GpuUnavailableError, isGpuUnavailable } from '../../gpu/errors';
 export { createFallbackBackend, type FallbackBackend, type FallbackNotice } from './fallback';
 export { createBackend, type BackendKind, type CreateBackendOptions } from './select';
-export { setShaderSourceLoader, shaderSource, hasBundledShaders, type ShaderName, type ShaderSourceLoader } from './shaders';
+export { setShaderSourceLoader, shaderSource, hasBundledShaders, type ShaderName, type ShaderSourceLoader } from '../../gpu/shaders';

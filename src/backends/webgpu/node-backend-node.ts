@@ -5,7 +5,7 @@
 import type { Backend } from '../../core/ports';
 import { CpuBackend } from '../cpu/cpu-backend';
 import { createBackend } from './select';
-import { requestNodeAdapter } from './node-gpu-node';
+import { requestNodeAdapter } from '../../gpu/node';
 
 export async function createNodeWebGpuBackend(notice: (msg: string) => void = () => undefined): Promise<Backend> {
   const r = await requestNodeAdapter();

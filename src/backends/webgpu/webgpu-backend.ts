@@ -1,30 +1,36 @@
 import type { Backend, Mat, RotationSpec } from '../../core/ports';
 import { DTYPE_BYTES, type Dtype } from '../../core/safetensors/types';
-import { GpuUnavailableError, isGpuUnavailable } from './errors';
-import { shaderSource, type ShaderName } from './shaders';
+import { TimestampProfiler, type KernelTiming } from '../../gpu/profiler';
+import { createGpuRuntime, Transients, USAGE_STORAGE, type GpuRuntime, type GpuRuntimeOptions, type UniformField } from '../../gpu/runtime';
+import type { ShaderName } from '../../gpu/shaders';
+import { BufferPool } from '../../gpu/pool';
+import { TiledMatrix } from '../../gpu/tiled';
+import { RotationKernels } from './rotation-kernels';
+
+export type { KernelTiming } from '../../gpu/profiler';
 
 /*
- * WebGPU implementation of the Backend primitives. Every kernel follows the canonical f32
- * operation order of src/core/ports.ts so results are bit-identical to the CPU oracle
- * (src/backends/cpu). Design:
- *  - a Mat is a list of row tiles, each its own storage buffer no larger than the binding limit
- *    (maxStorageBufferBindingSize, maxBufferSize, or the `maxTileBytes` test option);
+ * WebGPU implementation of the Backend primitives, on the shared GPU runtime (src/gpu). Every
+ * kernel follows the canonical f32 operation order of src/core/ports.ts so results are
+ * bit-identical to the CPU oracle (src/backends/cpu). Design:
+ *  - a Mat is a TiledMatrix: row tiles, each its own storage buffer no larger than the binding
+ *    limit (or the `maxTileBytes` test option) — the same type the forward pass uses, so a
+ *    quantized Mat can be run through the forward pass as it is (tiledMatrixOf);
  *  - data stays on the GPU between primitives; only results that the interface returns
  *    (row maxima, MSE tables, histograms, error sums, the final bytes) are read back;
- *  - each primitive records one command encoder / one compute pass and submits once;
- *  - buffers are pooled by size, pipelines cached by kernel;
- *  - dispatches above maxComputeWorkgroupsPerDimension are split into 2-D grids (kernels
- *    linearise workgroup_id with num_workgroups and guard the tail);
+ *  - each primitive records one command encoder / one compute pass per kernel and submits once;
+ *  - rotations (signs, FWHT, the K-stage, column transposes) are RotationKernels;
+ *  - buffers are pooled by size (BufferPool); pipelines, the dispatch grid and error scopes are the runtime's;
  *  - device loss and out-of-memory surface as GpuUnavailableError (see fallback.ts).
  * Assumes a little-endian host (every browser/Node platform WebGPU runs on).
  */
 
-export interface WebGpuBackendOptions {
-  /** The GPU object (navigator.gpu in browsers, createNodeGpu().gpu in Node). */
-  gpu?: GPU;
-  /** An adapter to use instead of requesting one. */
-  adapter?: GPUAdapter;
-  requestAdapterOptions?: GPURequestAdapterOptions;
+export interface WebGpuBackendOptions extends GpuRuntimeOptions {
+  /**
+   * Run on this runtime (its device is shared, e.g. with the forward pass); dispose() then
+   * leaves the device alive. Without it the backend creates (and on dispose destroys) its own.
+   */
+  runtime?: GpuRuntime;
   /** Told once when the backend hits a GPU failure (the fallback wrapper reports the switch). */
   onFallbackNotice?: (message: string) => void;
   /** Tests: cap on one tile's bytes, to force row tiling on small matrices. */
@@ -35,56 +41,18 @@ export interface WebGpuBackendOptions {
   profile?: boolean;
 }
 
-interface Tile {
-  buffer: GPUBuffer;
-  row0: number;
-  rows: number;
-}
-
-class GpuMat implements Mat {
+class GpuMat extends TiledMatrix implements Mat {
   released = false;
-  constructor(
-    readonly owner: WebGpuBackend,
-    readonly rows: number,
-    readonly cols: number,
-    public tiles: Tile[],
-  ) {}
+  constructor(readonly owner: WebGpuBackend, m: TiledMatrix) {
+    super(m.rows, m.cols, m.tiles, m.label);
+  }
 }
 
-/** The Backend on a GPUDevice. Create it with createWebGpuBackend(). */
-export const FUSED_SPAN = 4096; // f32 elements of workgroup memory in rotate_rows.wgsl
 const MAX_MSE_CANDIDATES = 256;
 const MAX_CODE_BINS = 256;
 const MAX_HIST_BINS = 1024;
-const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
-const USAGE_UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
-const USAGE_READBACK = 0x01 | 0x08; // MAP_READ | COPY_DST
-const MAP_READ = 0x01;
-const USAGE_QUERY_RESOLVE = 0x200 | 0x04; // QUERY_RESOLVE | COPY_SRC
 
-type Field = number | { f32: number };
-
-function packParams(fields: Field[]): ArrayBuffer {
-  const n = Math.ceil(fields.length / 4) * 4;
-  const buf = new ArrayBuffer(Math.max(16, n * 4));
-  const dv = new DataView(buf);
-  fields.forEach((v, i) => {
-    if (typeof v === 'number') dv.setUint32(i * 4, v >>> 0, true);
-    else dv.setFloat32(i * 4, v.f32, true);
-  });
-  return buf;
-}
-
-interface SpecBuffers {
-  signs: GPUBuffer;
-  hk: GPUBuffer;
-}
-
-export interface KernelTiming {
-  kernel: string;
-  ms: number;
-}
-
+/** The Backend on a GpuRuntime. Create it with createWebGpuBackend(). */
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly description: string;
@@ -95,231 +63,88 @@ export class WebGpuBackend implements Backend {
     maxBufferSize: number;
   };
   readonly hasTimestamps: boolean;
+  readonly device: GPUDevice;
 
-  private readonly pipelines = new Map<ShaderName, GPUComputePipeline>();
-  private readonly pool = new Map<number, GPUBuffer[]>();
-  private pooledBytes = 0;
-  private readonly poolLimit: number;
-  private readonly specBuffers = new WeakMap<RotationSpec, SpecBuffers>();
-  private readonly specBufferList: GPUBuffer[] = [];
-  private temps: GPUBuffer[] = [];
-  private lostInfo: GPUDeviceLostInfo | null = null;
+  private readonly pool: BufferPool;
+  private readonly rotation: RotationKernels;
+  private readonly temps: Transients;
   private disposed = false;
-  private readonly lostPromise: Promise<GPUDeviceLostInfo>;
-  private readonly profile: boolean;
-  private timings: KernelTiming[] = [];
-  private pendingQueries: { labels: string[]; buffer: GPUBuffer }[] = [];
-  private querySet: GPUQuerySet | null = null;
-  private queryLabels: string[] = [];
-  private static readonly QUERY_CAPACITY = 256;
+  private readonly profiler: TimestampProfiler | null;
 
   constructor(
-    readonly device: GPUDevice,
-    readonly adapterInfo: GPUAdapterInfo | null,
-    options: WebGpuBackendOptions = {},
+    readonly runtime: GpuRuntime,
+    options: Omit<WebGpuBackendOptions, 'runtime'> = {},
+    private readonly ownsRuntime = false,
   ) {
-    const l = device.limits;
-    const binding = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
-    const maxTile = Math.floor(Math.min(binding, options.maxTileBytes ?? Infinity) / 4) * 4;
+    this.device = runtime.device;
+    const l = runtime.limits;
     this.limits = {
-      maxTileBytes: maxTile,
-      maxWorkgroupsPerDim: l.maxComputeWorkgroupsPerDimension,
+      maxTileBytes: Math.floor(Math.min(l.maxBindingBytes, options.maxTileBytes ?? Infinity) / 4) * 4,
+      maxWorkgroupsPerDim: l.maxWorkgroupsPerDim,
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
     };
-    this.poolLimit = options.poolBytes ?? 512 * 2 ** 20;
-    this.profile = options.profile ?? false;
-    this.hasTimestamps = device.features.has('timestamp-query');
-    this.description = describeAdapter(adapterInfo);
-    this.lostPromise = device.lost.then((info) => {
-      this.lostInfo = info;
+    this.pool = new BufferPool(runtime, options.poolBytes ?? 512 * 2 ** 20);
+    this.hasTimestamps = runtime.hasTimestamps;
+    this.profiler = options.profile && runtime.hasTimestamps ? new TimestampProfiler(runtime) : null;
+    this.description = runtime.description;
+    this.temps = new Transients(runtime);
+    this.rotation = new RotationKernels(runtime, {
+      kernel: (encoder, name, buffers, workgroups) => this.kernel(encoder, name, buffers, workgroups),
+      uniform: (fields) => this.uniform(fields),
+      acquire: (bytes) => this.acquire(bytes),
+      recycle: (buffer) => this.recycle(buffer),
+    });
+    runtime.onLost((info) => {
       if (!this.disposed) options.onFallbackNotice?.(`WebGPU device lost (${info.reason}): ${info.message}`);
-      return info;
     });
   }
 
   // ---------------------------------------------------------------- infrastructure
 
-  private pipeline(name: ShaderName): GPUComputePipeline {
-    let p = this.pipelines.get(name);
-    if (!p) {
-      const module = this.device.createShaderModule({ label: name, code: shaderSource(name) });
-      p = this.device.createComputePipeline({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
-      this.pipelines.set(name, p);
-    }
-    return p;
-  }
-
   private acquire(bytes: number): GPUBuffer {
-    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
-    const list = this.pool.get(size);
-    if (list && list.length > 0) {
-      this.pooledBytes -= size;
-      return list.pop()!;
-    }
-    return this.device.createBuffer({ size, usage: USAGE_STORAGE });
+    return this.pool.acquire(bytes);
   }
 
   private recycle(buffer: GPUBuffer): void {
-    const size = buffer.size;
-    if (this.pooledBytes + size > this.poolLimit || this.lostInfo) {
-      buffer.destroy();
-      return;
-    }
-    let list = this.pool.get(size);
-    if (!list) this.pool.set(size, (list = []));
-    list.push(buffer);
-    this.pooledBytes += size;
+    this.pool.recycle(buffer);
   }
 
   /** A buffer destroyed at the end of the current primitive (after its submit). */
-  private temp(data: ArrayBufferView | ArrayBuffer, usage = USAGE_STORAGE): GPUBuffer {
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const size = Math.max(16, Math.ceil(bytes.length / 4) * 4);
-    const b = this.device.createBuffer({ size, usage, mappedAtCreation: true });
-    new Uint8Array(b.getMappedRange()).set(bytes);
-    b.unmap();
-    this.temps.push(b);
-    return b;
+  private temp(data: ArrayBufferView | ArrayBuffer): GPUBuffer {
+    return this.temps.filled('temp', data);
   }
 
   private zeroed(bytes: number): GPUBuffer {
-    const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: USAGE_STORAGE });
-    this.temps.push(b);
-    return b;
+    return this.temps.zeroed('out', bytes);
   }
 
-  private uniform(fields: Field[]): GPUBuffer {
-    return this.temp(packParams(fields), USAGE_UNIFORM);
-  }
-
-  private grid(workgroups: number): [number, number] {
-    const max = this.limits.maxWorkgroupsPerDim;
-    if (workgroups <= max) return [Math.max(1, workgroups), 1];
-    const y = Math.ceil(workgroups / max);
-    return [Math.ceil(workgroups / y), y];
-  }
-
-  private beginPass(encoder: GPUCommandEncoder, label: string): GPUComputePassEncoder {
-    if (this.profile && this.hasTimestamps) {
-      if (!this.querySet) {
-        this.querySet = this.device.createQuerySet({ type: 'timestamp', count: WebGpuBackend.QUERY_CAPACITY * 2 });
-      }
-      if (this.queryLabels.length < WebGpuBackend.QUERY_CAPACITY) {
-        const i = this.queryLabels.length;
-        this.queryLabels.push(label);
-        return encoder.beginComputePass({
-          label,
-          timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
-        });
-      }
-    }
-    return encoder.beginComputePass({ label });
-  }
-
-  private dispatch(pass: GPUComputePassEncoder, name: ShaderName, buffers: GPUBuffer[], workgroups: number): void {
-    const pipeline = this.pipeline(name);
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    const [x, y] = this.grid(workgroups);
-    pass.dispatchWorkgroups(x, y);
+  private uniform(fields: UniformField[]): GPUBuffer {
+    return this.temps.uniform('params', fields);
   }
 
   /** One kernel in its own pass (so profiling can time it). */
   private kernel(encoder: GPUCommandEncoder, name: ShaderName, buffers: GPUBuffer[], workgroups: number): void {
-    const pass = this.beginPass(encoder, name);
-    this.dispatch(pass, name, buffers, workgroups);
+    const pass = this.profiler ? this.profiler.beginPass(encoder, name) : encoder.beginComputePass({ label: name });
+    this.runtime.dispatch(pass, name, buffers, workgroups);
     pass.end();
   }
 
-  private submit(encoder: GPUCommandEncoder): void {
-    if (this.profile && this.hasTimestamps && this.querySet && this.queryLabels.length > 0) {
-      const n = this.queryLabels.length;
-      const resolve = this.device.createBuffer({ size: n * 16, usage: USAGE_QUERY_RESOLVE });
-      const read = this.device.createBuffer({ size: n * 16, usage: USAGE_READBACK });
-      encoder.resolveQuerySet(this.querySet, 0, 2 * n, resolve, 0);
-      encoder.copyBufferToBuffer(resolve, 0, read, 0, n * 16);
-      this.temps.push(resolve);
-      this.pendingQueries.push({ labels: this.queryLabels, buffer: read });
-      this.queryLabels = [];
-    }
+  private readonly submit = (encoder: GPUCommandEncoder): void => {
+    const resolve = this.profiler?.resolve(encoder);
+    if (resolve) this.temps.add(resolve);
     this.device.queue.submit([encoder.finish()]);
-    for (const b of this.temps) b.destroy();
-    this.temps = [];
+    this.temps.destroyAll();
+  };
+
+  private readBuffers(encoder: GPUCommandEncoder, sources: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    return this.runtime.readBack(encoder, sources, this.submit);
   }
 
-  private async readBuffers(encoder: GPUCommandEncoder, sources: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
-    const staging = sources.map(({ buffer, bytes }) => {
-      const size = Math.max(16, Math.ceil(bytes / 4) * 4);
-      const s = this.device.createBuffer({ size, usage: USAGE_READBACK });
-      encoder.copyBufferToBuffer(buffer, 0, s, 0, size);
-      return s;
-    });
-    this.submit(encoder);
-    try {
-      await Promise.all(staging.map((s) => s.mapAsync(MAP_READ)));
-      return staging.map((s, i) => s.getMappedRange(0, Math.max(16, Math.ceil(sources[i].bytes / 4) * 4)).slice(0, sources[i].bytes));
-    } finally {
-      for (const s of staging) s.destroy();
-    }
-  }
-
-  /**
-   * Run one primitive with error scopes: out-of-memory or a lost device become
-   * GpuUnavailableError, validation errors (bugs) plain Errors.
-   */
-  private async run<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
-    if (this.disposed) throw new Error(`webgpu backend: ${what} after dispose()`);
-    this.throwIfLost(what);
-    const device = this.device;
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    let result: T | undefined;
-    let thrown: unknown;
-    let failed = false;
-    try {
-      result = await fn();
-    } catch (e) {
-      thrown = e;
-      failed = true;
-    } finally {
-      for (const b of this.temps) b.destroy();
-      this.temps = [];
-    }
-    let validation: GPUError | null = null;
-    let oom: GPUError | null = null;
-    try {
-      validation = await device.popErrorScope();
-      oom = await device.popErrorScope();
-    } catch {
-      // a lost device may refuse to pop; handled below
-    }
-    if (failed || oom || validation) {
-      // a lost device reports asynchronously: give it a moment to be noticed
-      await Promise.race([this.lostPromise, new Promise((r) => setTimeout(r, 20))]);
-    }
-    this.throwIfLost(what);
-    if (oom) throw new GpuUnavailableError('out-of-memory', `WebGPU out of memory in ${what}: ${oom.message}`);
-    if (failed) {
-      if (isGpuUnavailable(thrown)) throw thrown;
-      const name = thrown instanceof Error ? thrown.name : '';
-      if (name === 'OperationError' || name === 'AbortError') {
-        throw new GpuUnavailableError('device-failed', `WebGPU failed in ${what}: ${(thrown as Error).message}`, { cause: thrown });
-      }
-      throw thrown;
-    }
-    if (validation) throw new Error(`WebGPU validation error in ${what}: ${validation.message}`);
-    return result as T;
-  }
-
-  private throwIfLost(what: string): void {
-    if (this.lostInfo) {
-      throw new GpuUnavailableError('device-lost', `WebGPU device lost (${this.lostInfo.reason}${this.lostInfo.message ? `: ${this.lostInfo.message}` : ''}) during ${what}`);
-    }
+  /** One primitive inside the runtime's error scopes (GpuUnavailableError on OOM / loss). */
+  private run<T>(what: string, fn: () => Promise<T> | T): Promise<T> {
+    if (this.disposed) return Promise.reject(new Error(`webgpu backend: ${what} after dispose()`));
+    return this.runtime.scoped(what, fn, () => this.temps.destroyAll());
   }
 
   private asGpu(m: Mat, what: string): GpuMat {
@@ -328,100 +153,16 @@ export class WebGpuBackend implements Backend {
     return m;
   }
 
-  private tileRows(cols: number): number {
-    const rowBytes = cols * 4;
-    if (rowBytes > this.limits.maxTileBytes) {
-      throw new Error(`webgpu: one row of ${cols} f32 (${rowBytes} bytes) exceeds the storage binding limit ${this.limits.maxTileBytes}`);
-    }
-    return Math.floor(this.limits.maxTileBytes / rowBytes);
-  }
-
   private allocMat(rows: number, cols: number): GpuMat {
-    if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 1 || cols < 1) {
-      throw new Error(`webgpu: invalid matrix shape ${rows}×${cols}`);
-    }
-    const per = this.tileRows(cols);
-    const tiles: Tile[] = [];
-    for (let r0 = 0; r0 < rows; r0 += per) {
-      const n = Math.min(per, rows - r0);
-      tiles.push({ buffer: this.acquire(n * cols * 4), row0: r0, rows: n });
-    }
-    return new GpuMat(this, rows, cols, tiles);
-  }
-
-  private specBuffersFor(spec: RotationSpec): SpecBuffers {
-    let sb = this.specBuffers.get(spec);
-    if (!sb) {
-      const mk = (data: ArrayBufferView): GPUBuffer => {
-        const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-        const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes.length / 4) * 4), usage: USAGE_STORAGE, mappedAtCreation: true });
-        new Uint8Array(b.getMappedRange()).set(bytes);
-        b.unmap();
-        this.specBufferList.push(b);
-        return b;
-      };
-      // H_K as sign bits per output a: bit a' of word a·4 + a'/32 is set when H_K[a'][a] > 0.
-      const k = spec.k;
-      if (k > 128) throw new Error(`webgpu: H_K with K = ${k} > 128 is not supported`);
-      const bits = new Uint32Array(Math.max(4, 4 * k));
-      for (let a = 0; a < k; a++) {
-        for (let ap = 0; ap < k; ap++) if (spec.hK[ap * k + a] > 0) bits[a * 4 + (ap >> 5)] |= 1 << (ap & 31);
-      }
-      sb = { signs: mk(Float32Array.from(spec.signs)), hk: mk(bits) };
-      this.specBuffers.set(spec, sb);
-    }
-    return sb;
-  }
-
-  private static checkSpec(spec: RotationSpec): number {
-    const { length, segment, k, hK, signs } = spec;
-    const p = segment / k;
-    if (!Number.isInteger(p) || (p & (p - 1)) !== 0 || length % segment !== 0 || hK.length !== k * k || signs.length !== length || !(spec.scale > 0)) {
-      throw new Error(`inconsistent RotationSpec (length ${length}, segment ${segment}, k ${k})`);
-    }
-    return p;
+    return new GpuMat(this, TiledMatrix.allocate(rows, cols, this.limits.maxTileBytes, (bytes) => this.acquire(bytes)));
   }
 
   /**
-   * Rotate every `spec.length`-vector of a contiguous buffer of n elements (n a multiple of the
-   * length) in place; returns the buffer holding the result (a new one when the global K-stage
-   * ran out of place — the old one is recycled).
+   * The device-resident tiles of a Mat of this backend, for GPU stages on the same runtime (the
+   * forward pass runs a layer with quantized weights straight from them). Valid until release.
    */
-  private encodeRotation(encoder: GPUCommandEncoder, buffer: GPUBuffer, n: number, spec: RotationSpec): GPUBuffer {
-    const pow2 = WebGpuBackend.checkSpec(spec);
-    const { segment: seg, k } = spec;
-    const sb = this.specBuffersFor(spec);
-    const scale = { f32: spec.scale };
-    if (seg <= FUSED_SPAN) {
-      const span = Math.floor(FUSED_SPAN / seg) * seg;
-      const spans = Math.ceil(n / span);
-      const flags = 1 | (k > 1 ? 2 : 0) | 4;
-      const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, pow2, flags, scale]);
-      this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
-      return buffer;
-    }
-    // Large segment: signs + the FWHT stages that fit in workgroup memory, then global stages,
-    // then the K-stage out of place (or the scale folded into the last stage).
-    const span = pow2 <= FUSED_SPAN ? Math.floor(FUSED_SPAN / pow2) * pow2 : FUSED_SPAN;
-    const fwhtLen = Math.min(pow2, span);
-    const spans = Math.ceil(n / span);
-    const u = this.uniform([n, spans, span, spec.length, seg, pow2, k, fwhtLen, 1, scale]);
-    this.kernel(encoder, 'rotate_rows', [u, buffer, sb.signs, sb.hk], spans);
-    const pairs = n / 2;
-    for (let h = fwhtLen; h < pow2; h *= 2) {
-      const last = h * 2 >= pow2;
-      const flags = last && k === 1 ? 4 : 0;
-      const ug = this.uniform([pairs, h, flags, scale]);
-      this.kernel(encoder, 'fwht_global', [ug, buffer], Math.ceil(pairs / 128));
-    }
-    if (k > 1) {
-      const dst = this.acquire(n * 4);
-      const uk = this.uniform([n, seg, pow2, k, scale]);
-      this.kernel(encoder, 'kstage_global', [uk, buffer, dst, sb.hk], Math.ceil(n / 128));
-      this.recycle(buffer); // safe: the pool hands it out only to later-encoded work
-      return dst;
-    }
-    return buffer;
+  tiledMatrixOf(m: Mat): TiledMatrix {
+    return this.asGpu(m, 'tiledMatrixOf');
   }
 
   // ---------------------------------------------------------------- Backend
@@ -491,7 +232,7 @@ export class WebGpuBackend implements Backend {
     if (spec.length !== g.cols) throw new Error(`rotateRows: spec length ${spec.length} ≠ ${g.cols} columns`);
     return this.run('rotateRows', () => {
       const encoder = this.device.createCommandEncoder({ label: 'rotateRows' });
-      for (const t of g.tiles) t.buffer = this.encodeRotation(encoder, t.buffer, t.rows * g.cols, spec);
+      for (const t of g.tiles) t.buffer = this.rotation.rotate(encoder, t.buffer, t.rows * g.cols, spec);
       this.submit(encoder);
     });
   }
@@ -511,24 +252,13 @@ export class WebGpuBackend implements Backend {
         const w = Math.min(cb, cols - c0);
         const encoder = this.device.createCommandEncoder({ label: 'rotateColumns' });
         let tb = this.acquire(w * rows * 4);
-        for (const t of g.tiles) this.encodeTranspose(encoder, t.buffer, tb, t.rows, w, c0, cols, t.row0, rows);
-        tb = this.encodeRotation(encoder, tb, w * rows, spec);
-        for (const t of g.tiles) this.encodeTranspose(encoder, tb, t.buffer, w, t.rows, t.row0, rows, c0, cols);
+        for (const t of g.tiles) this.rotation.transpose(encoder, t.buffer, tb, t.rows, w, c0, cols, t.row0, rows);
+        tb = this.rotation.rotate(encoder, tb, w * rows, spec);
+        for (const t of g.tiles) this.rotation.transpose(encoder, tb, t.buffer, w, t.rows, t.row0, rows, c0, cols);
         this.submit(encoder);
         this.recycle(tb);
       }
     });
-  }
-
-  /** dst[outOff + j·outStride + i] = src[inOff + i·inStride + j] for i < nI, j < nJ. */
-  private encodeTranspose(
-    encoder: GPUCommandEncoder, src: GPUBuffer, dst: GPUBuffer,
-    nI: number, nJ: number, inOff: number, inStride: number, outOff: number, outStride: number,
-  ): void {
-    const tilesI = Math.ceil(nI / 16);
-    const tilesJ = Math.ceil(nJ / 16);
-    const u = this.uniform([nI, nJ, inOff, inStride, outOff, outStride, tilesJ, tilesI * tilesJ]);
-    this.kernel(encoder, 'transpose', [u, src, dst], tilesI * tilesJ);
   }
 
   async rowAbsMax(m: Mat): Promise<Float32Array> {
@@ -669,85 +399,28 @@ export class WebGpuBackend implements Backend {
 
   /** Per-kernel GPU times recorded since the last call (profile option + timestamp-query). */
   async takeTimings(): Promise<KernelTiming[]> {
-    const pending = this.pendingQueries;
-    this.pendingQueries = [];
-    for (const { labels, buffer } of pending) {
-      await buffer.mapAsync(MAP_READ);
-      const t = new BigInt64Array(buffer.getMappedRange().slice(0));
-      buffer.destroy();
-      labels.forEach((kernel, i) => this.timings.push({ kernel, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
-    }
-    const out = this.timings;
-    this.timings = [];
-    return out;
+    return this.profiler ? this.profiler.take() : [];
   }
 
+  /** Free the backend's buffers; the device too when the backend created its runtime. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
-    this.pool.clear();
-    for (const b of this.specBufferList) b.destroy();
-    this.querySet?.destroy();
-    this.device.destroy();
-  }
-
-  /** Tests: lose the device now (as a driver reset would). */
-  loseDeviceForTesting(): void {
-    this.device.destroy();
+    this.pool.destroy();
+    this.rotation.destroy();
+    this.profiler?.destroy();
+    if (this.ownsRuntime) this.runtime.destroy();
   }
 }
-
-function describeAdapter(info: GPUAdapterInfo | null): string {
-  if (!info) return 'WebGPU';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => typeof s === 'string' && s.length > 0);
-  const uniq = [...new Set(parts)];
-  return `WebGPU (${uniq.length > 0 ? uniq.join(' / ') : 'unknown adapter'})`;
-}
-
-/** The limits worth raising from their defaults (we request whatever the adapter offers). */
-const WANTED_LIMITS = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupsPerDimension',
-  'maxComputeWorkgroupStorageSize',
-  'maxStorageBuffersPerShaderStage',
-] as const;
 
 /**
- * Acquire a device on `options.adapter` (or one requested from `options.gpu` / navigator.gpu)
- * with the adapter's own limits, and wrap it as a Backend. Throws GpuUnavailableError when no
- * adapter or device can be had.
+ * The Backend on `options.runtime`, or on a runtime of its own (device acquired on
+ * `options.adapter`, or requested from `options.gpu` / navigator.gpu, with the adapter's
+ * limits). Throws GpuUnavailableError when no adapter or device can be had.
  */
 export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
-  let adapter = options.adapter ?? null;
-  if (!adapter) {
-    const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined);
-    if (!gpu) throw new GpuUnavailableError('no-adapter', 'WebGPU is not available here (no navigator.gpu)');
-    try {
-      adapter = await gpu.requestAdapter(options.requestAdapterOptions);
-    } catch (e) {
-      throw new GpuUnavailableError('no-adapter', `WebGPU adapter request failed: ${(e as Error).message}`, { cause: e });
-    }
-    if (!adapter) throw new GpuUnavailableError('no-adapter', 'WebGPU: no adapter available');
-  }
-  const requiredLimits: Record<string, number> = {};
-  const limits = adapter.limits as unknown as Record<string, number>;
-  for (const key of WANTED_LIMITS) {
-    const v = limits[key];
-    if (typeof v === 'number') requiredLimits[key] = v;
-  }
-  const requiredFeatures: GPUFeatureName[] = [];
-  if (options.profile && adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
-  let device: GPUDevice;
-  try {
-    device = await adapter.requestDevice({ label: 'quarot-studio', requiredLimits, requiredFeatures });
-  } catch (e) {
-    throw new GpuUnavailableError('no-adapter', `WebGPU device request failed: ${(e as Error).message}`, { cause: e });
-  }
-  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info ?? null;
-  return new WebGpuBackend(device, info, options);
+  const { runtime, ...rest } = options;
+  if (runtime) return new WebGpuBackend(runtime, rest, false);
+  const own = await createGpuRuntime({ ...rest, timestamps: rest.timestamps ?? rest.profile });
+  return new WebGpuBackend(own, rest, true);
 }

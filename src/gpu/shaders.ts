@@ -1,13 +1,14 @@
 /**
- * WGSL kernel sources (shaders/*.wgsl, one kernel per file), by base name ("rotate_rows").
+ * The WGSL kernels (shaders/*.wgsl, one kernel per file, entry point `main`) by base name.
  *
  * Under Vite and Vitest the files are bundled with `import.meta.glob(…, { query: '?raw' })`.
- * Under tsx (the Node CLI) `import.meta.glob` does not exist: the call throws and is caught, and
- * the CLI installs a file-system loader with setShaderSourceLoader() (node-gpu-node.ts does this
- * for you when it creates the Node GPU object).
+ * Under tsx (the Node CLI, scripts) `import.meta.glob` does not exist: the call throws and is
+ * caught, and node.ts installs a file-system loader (createNodeGpu does it for you).
  */
 export type ShaderName =
+  // quantization backend
   | 'decode_half'
+  | 'encode_f16'
   | 'rotate_rows'
   | 'fwht_global'
   | 'kstage_global'
@@ -18,17 +19,21 @@ export type ShaderName =
   | 'quantize'
   | 'histogram'
   | 'row_sq_errors'
-  | 'encode_f16';
+  // forward pass
+  | 'forward-matmul'
+  | 'forward-rmsnorm'
+  | 'forward-rope'
+  | 'forward-attention'
+  | 'forward-swiglu'
+  | 'forward-embed'
+  | 'forward-logsoftmax';
 
 export type ShaderSourceLoader = (name: ShaderName) => string;
 
 let bundled: Record<string, string> = {};
 try {
-  const files = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
-  for (const [path, text] of Object.entries(files)) {
-    const base = path.slice(path.lastIndexOf('/') + 1).replace(/\.wgsl$/, '');
-    bundled[base] = text;
-  }
+  const files = import.meta.glob('../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
+  for (const [path, text] of Object.entries(files)) bundled[path.slice(path.lastIndexOf('/') + 1).replace(/\.wgsl$/, '')] = text;
 } catch {
   bundled = {};
 }
@@ -50,7 +55,7 @@ export function shaderSource(name: ShaderName): string {
   if (text === undefined) {
     throw new Error(
       `WGSL kernel ${name}.wgsl is not available: not bundled by Vite and no loader installed ` +
-        '(call setShaderSourceLoader() from src/backends/webgpu/shaders.ts, or createNodeGpu() in Node)',
+        '(call setShaderSourceLoader() from src/gpu/shaders.ts, or createNodeGpu() from src/gpu/node.ts in Node)',
     );
   }
   return text;

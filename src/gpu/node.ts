@@ -1,6 +1,7 @@
 /**
- * Node only: the WebGPU `GPU` object from npm `webgpu` (Dawn), and a file-system loader for the
- * WGSL kernels (tsx cannot import `?raw`). Adapter choice by env QUAROT_WEBGPU_BACKEND:
+ * Node only: the WebGPU `GPU` object from npm `webgpu` (Dawn), a file-system loader for the WGSL
+ * kernels (tsx cannot import `?raw`), and a GpuRuntime on it. Adapter choice by env
+ * QUAROT_WEBGPU_BACKEND:
  *  - `opengl` (default): Dawn's GL backend in compatibility mode. Needs EGL_PLATFORM=surfaceless
  *    on a headless machine — set it on the command line / npm script, not via process.env in a
  *    Vitest worker (it is read when the native module loads).
@@ -10,6 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GpuUnavailableError } from './errors';
+import { createGpuRuntime, type GpuRuntime, type GpuRuntimeOptions } from './runtime';
 import { hasBundledShaders, setShaderSourceLoader, type ShaderName } from './shaders';
 
 export type NodeGpuBackend = 'opengl' | 'vulkan';
@@ -17,11 +20,11 @@ export type NodeGpuBackend = 'opengl' | 'vulkan';
 export interface NodeGpu {
   gpu: GPU;
   backend: NodeGpuBackend;
-  /** Pass to requestAdapter / createWebGpuBackend({ requestAdapterOptions }). */
+  /** Pass to requestAdapter / createGpuRuntime({ requestAdapterOptions }). */
   adapterOptions: GPURequestAdapterOptions;
 }
 
-const SHADER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shaders');
+const SHADER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../shaders');
 
 /** Install a loader reading shaders/<name>.wgsl from disk (no-op when Vite bundled them). */
 export function installNodeShaderLoader(dir = SHADER_DIR): void {
@@ -35,6 +38,8 @@ export function nodeGpuBackendFromEnv(): NodeGpuBackend {
   return v;
 }
 
+// The Dawn instance must outlive its devices: if it is garbage-collected, Dawn crashes
+// ("futex facility returned an unexpected error code"), so one per backend is kept for good.
 let cached: Map<NodeGpuBackend, NodeGpu> | undefined;
 
 /** Create (once per process and backend) Dawn's GPU object; null if the module cannot load. */
@@ -49,6 +54,7 @@ export async function createNodeGpu(backend: NodeGpuBackend = nodeGpuBackendFrom
   } catch {
     return null;
   }
+  // The GPU* constants (GPUBufferUsage…) are globals in browsers; Dawn's module exports them.
   Object.assign(globalThis, mod.globals);
   const gpu = mod.create([`backend=${backend}`]);
   const adapterOptions: GPURequestAdapterOptions =
@@ -69,4 +75,15 @@ export async function requestNodeAdapter(backend?: NodeGpuBackend): Promise<{ ad
   } catch (e) {
     return { adapter: null, reason: `Dawn ${node.backend} adapter request failed: ${(e as Error).message}` };
   }
+}
+
+/**
+ * A GpuRuntime on a fresh Dawn adapter (an adapter gives one device). Throws
+ * GpuUnavailableError('no-adapter') with the reason when there is none.
+ */
+export async function createNodeGpuRuntime(opts: Omit<GpuRuntimeOptions, 'adapter' | 'gpu'> & { backend?: NodeGpuBackend } = {}): Promise<GpuRuntime> {
+  const { backend, ...rest } = opts;
+  const r = await requestNodeAdapter(backend);
+  if (!r.adapter) throw new GpuUnavailableError('no-adapter', `WebGPU unavailable: ${r.reason}`);
+  return createGpuRuntime({ ...rest, adapter: r.adapter, adapterPrefix: rest.adapterPrefix ?? `Dawn ${r.node.backend}` });
 }
