@@ -200,12 +200,13 @@ export function invertUpperInPlace(a: Float64Array, n: number): void {
  * U upper triangular with H⁻¹ = Uᵀ U (the factor GPTQ's updates use; the reference computes
  * it as cholesky(cholesky_inverse(cholesky(H)), upper=True)). Here: H = R Rᵀ with R upper
  * (Cholesky from the last column), so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ — one factorisation and one
- * triangular inverse, no explicit H⁻¹. Returns a new row-major n × n array (lower part 0), or
- * undefined when H is not positive definite.
+ * triangular inverse, no explicit H⁻¹. `diagAdd` is added to H's diagonal first (damping).
+ * Returns a new row-major n × n array (lower part 0), or undefined when H is not positive definite.
  */
-export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array | undefined {
+export function upperCholeskyOfInverse(h: Float64Array, n: number, diagAdd = 0): Float64Array | undefined {
   const a = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = i; j < n; j++) a[i * n + j] = h[i * n + j];
+  if (diagAdd !== 0) for (let i = 0; i < n; i++) a[i * n + i] += diagAdd;
   if (!reverseCholeskyInPlace(a, n)) return undefined;
   invertUpperInPlace(a, n);
   return a;
@@ -307,10 +308,7 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
   for (;;) {
     attempts++;
     tried.push(dampUsed);
-    const a = new Float64Array(hp);
-    const add = dampUsed * meanDiag;
-    for (let i = 0; i < cols; i++) a[i * cols + i] += add;
-    u = upperCholeskyOfInverse(a, cols);
+    u = upperCholeskyOfInverse(hp, cols, dampUsed * meanDiag);
     if (u) break;
     if (dampUsed >= maxDamp) {
       throw new GptqError(
