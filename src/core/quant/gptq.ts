@@ -118,6 +118,8 @@ export class HessianAccumulator {
 
 /** Columns per panel of the blocked factorisation and inverse. */
 const PANEL = 32;
+/** Column tile of GPTQ's lazy block update (16 rows × 256 f64 of W and one row of U in L1). */
+const JTILE = 256;
 /** k-tile of the panel update: PANEL rows × KTILE f64 = 128 KiB stay in L2 while every row i passes. */
 const KTILE = 512;
 
@@ -422,15 +424,17 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
           }
         }
       }
-      // Lazy update of the columns after the block: the same subtractions, in the same order.
-      if (i2 < cols) {
+      // Lazy update of the columns after the block: the same subtractions, in the same order
+      // (i ascending for every element), tiled over j so the rows' tiles stay in cache.
+      for (let jt = i2; jt < cols; jt += JTILE) {
+        const jEnd = Math.min(cols, jt + JTILE);
         for (let i = i1; i < i2; i++) {
           const ui = i * cols;
           for (let t = 0; t < g; t++) {
             const e = err[t * blockSize + (i - i1)];
             if (e === 0) continue;
             const o = (r0 + t) * cols;
-            for (let j = i2; j < cols; j++) work[o + j] -= e * u[ui + j];
+            for (let j = jt; j < jEnd; j++) work[o + j] -= e * u[ui + j];
           }
         }
       }
