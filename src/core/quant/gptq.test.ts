@@ -146,7 +146,7 @@ describe('HessianAccumulator', () => {
 
 describe('upper Cholesky factor of H⁻¹', () => {
   it('Uᵀ U equals a direct (Gauss–Jordan) inverse on a small matrix', () => {
-    for (const n of [1, 5, 12, 33, 70]) {
+    for (const n of [1, 5, 12, 33, 70, 137]) {
       const g = rng(100 + n);
       // H = BᵀB + I, well conditioned enough to compare against a plain inverse.
       const b = Float64Array.from({ length: n * n }, () => g());

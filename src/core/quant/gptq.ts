@@ -116,26 +116,51 @@ export class HessianAccumulator {
   }
 }
 
-/** Rows of Cholesky work done on the upper triangle of a row-major n × n f64 matrix. */
+/** Columns per panel of the blocked factorisation and inverse. */
 const PANEL = 32;
+/** Column tile of GPTQ's lazy block update (16 rows × 256 f64 of W and one row of U in L1). */
+const JTILE = 256;
+/** k-tile of the panel update: PANEL rows × KTILE f64 = 128 KiB stay in L2 while every row i passes. */
+const KTILE = 512;
 
 /**
  * In place on the upper triangle of `a` (row-major n × n, symmetric positive definite):
  * R upper triangular with A = R Rᵀ (a Cholesky factorisation that starts from the last
  * column). Returns false when a pivot is not positive and finite (A not positive definite in
- * f64). Blocked by column panels so each row segment is read once per panel, not per column.
+ * f64). Blocked by column panels (each row segment is read once per panel, not per column),
+ * k-tiled, and four panel columns per pass over a row.
  */
 export function reverseCholeskyInPlace(a: Float64Array, n: number): boolean {
   for (let j1 = n; j1 > 0; j1 -= PANEL) {
     const j0 = Math.max(0, j1 - PANEL);
     // Panel update: A[i][j] −= Σ_{k ≥ j1} R[i][k] R[j][k] for j in [j0, j1), i ≤ j.
-    if (j1 < n) {
+    for (let k0 = j1; k0 < n; k0 += KTILE) {
+      const k1 = Math.min(n, k0 + KTILE);
       for (let i = 0; i < j1; i++) {
         const oi = i * n;
-        for (let j = Math.max(i, j0); j < j1; j++) {
+        let j = Math.max(i, j0);
+        for (; j + 3 < j1; j += 4) {
+          const o0 = j * n;
+          const o1 = o0 + n;
+          const o2 = o1 + n;
+          const o3 = o2 + n;
+          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (let k = k0; k < k1; k++) {
+            const x = a[oi + k];
+            s0 += x * a[o0 + k];
+            s1 += x * a[o1 + k];
+            s2 += x * a[o2 + k];
+            s3 += x * a[o3 + k];
+          }
+          a[oi + j] -= s0;
+          a[oi + j + 1] -= s1;
+          a[oi + j + 2] -= s2;
+          a[oi + j + 3] -= s3;
+        }
+        for (; j < j1; j++) {
           const oj = j * n;
           let s = 0;
-          for (let k = j1; k < n; k++) s += a[oi + k] * a[oj + k];
+          for (let k = k0; k < k1; k++) s += a[oi + k] * a[oj + k];
           a[oi + j] -= s;
         }
       }
@@ -163,28 +188,59 @@ export function reverseCholeskyInPlace(a: Float64Array, n: number): boolean {
  * In place on the upper triangle: R (upper, nonzero diagonal) → R⁻¹ (upper). Columns are
  * solved from the last one down (R u_j = e_j by back substitution), so column j can overwrite
  * R's column j: later (smaller) columns only read R[·][k ≤ j′] with j′ < j. Blocks of columns
- * share one pass over each row of R.
+ * share one pass over each row of R, four at a time.
  */
 export function invertUpperInPlace(a: Float64Array, n: number): void {
   const B = PANEL;
-  const u = new Float64Array(B * n); // u[t·n + i] = column (j0 + t) of R⁻¹, rows 0..j
+  // u[t·n + i] = column (j0 + t) of R⁻¹; rows below the diagonal stay 0, so every column of a
+  // block can run its dot products over the same k range (the zeros add nothing).
+  const u = new Float64Array(B * n);
   for (let j1 = n; j1 > 0; j1 -= B) {
     const j0 = Math.max(0, j1 - B);
     const nb = j1 - j0;
     u.fill(0);
-    for (let i = j1 - 1; i >= 0; i--) {
+    // Rows inside the block: only the columns with j ≥ i.
+    for (let i = j1 - 1; i >= j0; i--) {
       const oi = i * n;
       const rii = a[oi + i];
-      for (let t = nb - 1; t >= 0; t--) {
-        const j = j0 + t;
-        if (i > j) continue;
+      for (let t = i - j0; t < nb; t++) {
         const ut = t * n;
-        if (i === j) {
+        if (j0 + t === i) {
           u[ut + i] = 1 / rii;
           continue;
         }
         let s = 0;
-        for (let k = i + 1; k <= j; k++) s += a[oi + k] * u[ut + k];
+        for (let k = i + 1; k < j1; k++) s += a[oi + k] * u[ut + k];
+        u[ut + i] = -s / rii;
+      }
+    }
+    // Rows above the block: every column of the block.
+    for (let i = j0 - 1; i >= 0; i--) {
+      const oi = i * n;
+      const rii = a[oi + i];
+      let t = 0;
+      for (; t + 3 < nb; t += 4) {
+        const u0 = t * n;
+        const u1 = u0 + n;
+        const u2 = u1 + n;
+        const u3 = u2 + n;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let k = i + 1; k < j1; k++) {
+          const x = a[oi + k];
+          s0 += x * u[u0 + k];
+          s1 += x * u[u1 + k];
+          s2 += x * u[u2 + k];
+          s3 += x * u[u3 + k];
+        }
+        u[u0 + i] = -s0 / rii;
+        u[u1 + i] = -s1 / rii;
+        u[u2 + i] = -s2 / rii;
+        u[u3 + i] = -s3 / rii;
+      }
+      for (; t < nb; t++) {
+        const ut = t * n;
+        let s = 0;
+        for (let k = i + 1; k < j1; k++) s += a[oi + k] * u[ut + k];
         u[ut + i] = -s / rii;
       }
     }
@@ -200,12 +256,13 @@ export function invertUpperInPlace(a: Float64Array, n: number): void {
  * U upper triangular with H⁻¹ = Uᵀ U (the factor GPTQ's updates use; the reference computes
  * it as cholesky(cholesky_inverse(cholesky(H)), upper=True)). Here: H = R Rᵀ with R upper
  * (Cholesky from the last column), so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ — one factorisation and one
- * triangular inverse, no explicit H⁻¹. Returns a new row-major n × n array (lower part 0), or
- * undefined when H is not positive definite.
+ * triangular inverse, no explicit H⁻¹. `diagAdd` is added to H's diagonal first (damping).
+ * Returns a new row-major n × n array (lower part 0), or undefined when H is not positive definite.
  */
-export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array | undefined {
+export function upperCholeskyOfInverse(h: Float64Array, n: number, diagAdd = 0): Float64Array | undefined {
   const a = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = i; j < n; j++) a[i * n + j] = h[i * n + j];
+  if (diagAdd !== 0) for (let i = 0; i < n; i++) a[i * n + i] += diagAdd;
   if (!reverseCholeskyInPlace(a, n)) return undefined;
   invertUpperInPlace(a, n);
   return a;
@@ -307,10 +364,7 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
   for (;;) {
     attempts++;
     tried.push(dampUsed);
-    const a = new Float64Array(hp);
-    const add = dampUsed * meanDiag;
-    for (let i = 0; i < cols; i++) a[i * cols + i] += add;
-    u = upperCholeskyOfInverse(a, cols);
+    u = upperCholeskyOfInverse(hp, cols, dampUsed * meanDiag);
     if (u) break;
     if (dampUsed >= maxDamp) {
       throw new GptqError(
@@ -370,15 +424,17 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
           }
         }
       }
-      // Lazy update of the columns after the block: the same subtractions, in the same order.
-      if (i2 < cols) {
+      // Lazy update of the columns after the block: the same subtractions, in the same order
+      // (i ascending for every element), tiled over j so the rows' tiles stay in cache.
+      for (let jt = i2; jt < cols; jt += JTILE) {
+        const jEnd = Math.min(cols, jt + JTILE);
         for (let i = i1; i < i2; i++) {
           const ui = i * cols;
           for (let t = 0; t < g; t++) {
             const e = err[t * blockSize + (i - i1)];
             if (e === 0) continue;
             const o = (r0 + t) * cols;
-            for (let j = i2; j < cols; j++) work[o + j] -= e * u[ui + j];
+            for (let j = jt; j < jEnd; j++) work[o + j] -= e * u[ui + j];
           }
         }
       }
