@@ -3,35 +3,19 @@
  * summary; each SPEC §8 file-level fault gives its specific message, a non-zero exit and no
  * output folder (nor any leftover partial folder).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTinyQwen2, writeTinyQwen2 } from './support/tiny-qwen2';
 import { startMockHub } from './support/mock-hub';
 import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './support/bundle';
+import { runCli } from './support/cli';
 
-const ROOT = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Run the CLI as a child process (async, so a mock hub in this process keeps answering). */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/quantize.ts'), ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 let n = 0;
 async function tinyModel(opts: Partial<Parameters<typeof makeTinyQwen2>[0]> = {}): Promise<string> {

@@ -147,13 +147,13 @@ export async function createFsSink(opts: FsSinkOptions): Promise<FsSink> {
   }
   await fsStep('create the folder', dirname(outDir), () => mkdir(dirname(outDir), { recursive: true }));
   const partialDir = `${outDir}.partial-${randomSuffix()}`;
-  await fsStep('create the folder', partialDir, () => mkdir(partialDir));
+  await fsStep('create a folder in', dirname(outDir), () => mkdir(partialDir));
   const markerPath = join(partialDir, PARTIAL_MARKER);
   try {
     await writeFile(markerPath, JSON.stringify({ tool: TOOL, host: hostname(), pid: process.pid, started: new Date().toISOString() }) + '\n');
   } catch (e) {
     await rm(partialDir, { recursive: true, force: true }).catch(() => {});
-    throw fsFailure(e, 'write to', partialDir);
+    throw fsFailure(e, 'write in', dirname(outDir));
   }
   const label = outDir;
   const st = new SinkState(label);
