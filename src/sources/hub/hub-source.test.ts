@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMockHub, type MockHub } from '../../../test/support/mock-hub';
 import { CancelledError, InputError } from '../../core/errors';
-import { createHubSource, FileChangedError, type HubProgress } from './hub-source';
+import { createHubSource, FileChangedError, stripUrlCredentials, type HubProgress } from './hub-source';
 
 const REPO = 'mock-org/qwen-tiny';
 const SHA_V1 = '1111111111111111111111111111111111111111';
@@ -249,6 +249,14 @@ describe('createHubSource', () => {
     const f2 = await src2.open('model.safetensors');
     hub.setFaults([{ kind: 'stall', path: 'model.safetensors', atByte: 2 * MB + 1, times: 10 }]);
     await expect(f2.read(2 * MB, MB)).rejects.toThrow(/^Could not download model\.safetensors .*: no data for 0\.3 s \(stalled connection\) \(bytes 2097153-3145727; 2 attempts in a row brought no data/);
+  });
+
+  it('strips credentials from hub URLs', () => {
+    expect(stripUrlCredentials('http://user:hf_abc@host:8080/x')).toEqual({ url: 'http://host:8080/x', token: 'hf_abc' });
+    expect(stripUrlCredentials('https://hf_abc@host/')).toEqual({ url: 'https://host/', token: 'hf_abc' });
+    expect(stripUrlCredentials('https://user:p%40ss@host')).toEqual({ url: 'https://host', token: 'p@ss' });
+    expect(stripUrlCredentials('https://host/a@b')).toEqual({ url: 'https://host/a@b' });
+    expect(stripUrlCredentials('https://huggingface.co')).toEqual({ url: 'https://huggingface.co' });
   });
 
   it('takes credentials in the hub URL as the token and never sends or shows them in a URL', async () => {
