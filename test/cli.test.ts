@@ -136,10 +136,18 @@ describe('quantize CLI', () => {
       return d;
     }, /tensor model\.layers\.0\.mlp\.(down|gate|up)_proj\.weight in model\.safetensors has shape \[\d+, \d+\]; config\.json implies \[\d+, \d+\]/],
     ['a missing tensor', async () => {
+      // Written without it (removing it from the header alone would leave a hole, refused earlier).
+      const d = join(tmp, `model-${n++}`);
+      const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 64, tie: true, seed: 3 });
+      m.tensors.delete('model.layers.1.mlp.up_proj.weight');
+      await writeTinyQwen2(d, m, { dtype: 'F32' });
+      return d;
+    }, /missing 1 tensor.*model\.layers\.1\.mlp\.up_proj\.weight/],
+    ['a tensor removed from the header only (its bytes left as a hole)', async () => {
       const d = await tinyModel();
       editHeader(join(d, 'model.safetensors'), (h) => { delete h['model.layers.1.mlp.up_proj.weight']; });
       return d;
-    }, /missing 1 tensor.*model\.layers\.1\.mlp\.up_proj\.weight/],
+    }, /model\.safetensors: no tensor covers data bytes \[\d+, \d+\) between \S+ and \S+; safetensors requires the data section to be covered without holes/],
     ['an extra tensor', async () => {
       const d = join(tmp, `model-${n++}`);
       const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 64, tie: true, seed: 3 });
