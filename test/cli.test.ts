@@ -3,35 +3,19 @@
  * summary; each SPEC §8 file-level fault gives its specific message, a non-zero exit and no
  * output folder (nor any leftover partial folder).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTinyQwen2, writeTinyQwen2 } from './support/tiny-qwen2';
 import { startMockHub } from './support/mock-hub';
 import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './support/bundle';
+import { runCli } from './support/cli';
 
-const ROOT = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'quarot-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Run the CLI as a child process (async, so a mock hub in this process keeps answering). */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/quantize.ts'), ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 let n = 0;
 async function tinyModel(opts: Partial<Parameters<typeof makeTinyQwen2>[0]> = {}): Promise<string> {
@@ -152,10 +136,18 @@ describe('quantize CLI', () => {
       return d;
     }, /tensor model\.layers\.0\.mlp\.(down|gate|up)_proj\.weight in model\.safetensors has shape \[\d+, \d+\]; config\.json implies \[\d+, \d+\]/],
     ['a missing tensor', async () => {
+      // Written without it (removing it from the header alone would leave a hole, refused earlier).
+      const d = join(tmp, `model-${n++}`);
+      const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 64, tie: true, seed: 3 });
+      m.tensors.delete('model.layers.1.mlp.up_proj.weight');
+      await writeTinyQwen2(d, m, { dtype: 'F32' });
+      return d;
+    }, /missing 1 tensor.*model\.layers\.1\.mlp\.up_proj\.weight/],
+    ['a tensor removed from the header only (its bytes left as a hole)', async () => {
       const d = await tinyModel();
       editHeader(join(d, 'model.safetensors'), (h) => { delete h['model.layers.1.mlp.up_proj.weight']; });
       return d;
-    }, /missing 1 tensor.*model\.layers\.1\.mlp\.up_proj\.weight/],
+    }, /model\.safetensors: no tensor covers data bytes \[\d+, \d+\) between \S+ and \S+; safetensors requires the data section to be covered without holes/],
     ['an extra tensor', async () => {
       const d = join(tmp, `model-${n++}`);
       const m = makeTinyQwen2({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 64, tie: true, seed: 3 });

@@ -6,10 +6,11 @@
  *     [--quantize-embeddings true|false] [--dtype f16|f32] [--backend cpu|webgpu]
  */
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
 import { parseSettings } from '../core/settings';
-import { InputError, CancelledError } from '../core/errors';
+import { InputError, CancelledError, EnvironmentError } from '../core/errors';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
 import { formatLayerSummary } from '../core/pipeline/report';
 import { reportToJson } from '../core/pipeline/report-json';
@@ -17,7 +18,9 @@ import { formatRate, RunMeter } from '../core/progress';
 import { assertRunnable, preflight } from '../core/pipeline/preflight';
 import { openCliSource } from './source';
 import { openCliBackend } from './backend';
-import { createFsSink } from '../sinks/fs-sink-node';
+import { createFsSink, fsFailure } from '../sinks/fs-sink-node';
+import { userFacingMessage } from './errors';
+import { isInside, realpathLoose } from './paths';
 
 const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [options]
   --bits 4|8|16                 weight bits (16 = rotation/fusion only)        [4]
@@ -58,8 +61,23 @@ async function main(): Promise<number> {
   if (values.help) { process.stdout.write(USAGE + '\n'); return 0; }
   if (!values.model || !values.out) { process.stderr.write(`error: --model and --out are required\n${USAGE}\n`); return 2; }
 
+  // Ctrl-C (SIGINT) and SIGTERM cancel the run: the pipeline stops at its next step and the
+  // partial folder is removed. A second signal removes it at once and exits.
   const controller = new AbortController();
-  process.once('SIGINT', () => { process.stderr.write('\ncancelling…\n'); controller.abort(); });
+  let signalled: NodeJS.Signals | undefined;
+  let partialDir: string | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled) {
+      if (partialDir) rmSync(partialDir, { recursive: true, force: true });
+      process.stderr.write(`${sig} again: stopped at once${partialDir ? `, removed ${partialDir}` : ''}\n`);
+      process.exit(sig === 'SIGTERM' ? 143 : 130);
+    }
+    signalled = sig;
+    process.stderr.write(`\n${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: cancelling…\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const settings = parseSettings({
       bits: values.bits, scheme: values.scheme, rotation: values.rotation, blockSize: values['block-size'],
@@ -69,18 +87,34 @@ async function main(): Promise<number> {
     if (maxShardBytes !== undefined && !(Number.isInteger(maxShardBytes) && maxShardBytes > 0)) {
       throw new InputError(`--max-shard-size ${String(values['max-shard-size'])}: expected a positive integer number of bytes`);
     }
+    const outDir = resolve(String(values.out));
+    const reportPath = values.report !== undefined ? resolve(String(values.report)) : undefined;
+    if (reportPath !== undefined) await checkReportPath(reportPath, outDir);
     const modelArg = String(values.model);
-    const { source, target } = await openCliSource(modelArg, {
+    const notice = (msg: string): void => { process.stderr.write(`notice: ${msg}\n`); };
+    const { source, target, localRoots } = await openCliSource(modelArg, {
       revision: values.revision as string | undefined,
       hubUrl: values['hub-url'] as string | undefined,
       token: (values.token as string | undefined) ?? process.env.HF_TOKEN,
       signal: controller.signal,
+      onNotice: notice,
     });
+    // The bundle must never replace, or be written into, the model it is made from.
+    const outReal = await realpathLoose(outDir);
+    for (const root of localRoots) {
+      const how = outReal === root ? 'is' : isInside(root, outReal) ? 'lies inside' : isInside(outReal, root) ? 'contains' : undefined;
+      if (how) {
+        throw new InputError(`--out ${outDir} ${how} the model folder ${root}; write the bundle to a separate folder${values.overwrite ? ' (with --overwrite this would delete the model)' : ''}`);
+      }
+      if (reportPath !== undefined && isInside(root, await realpathLoose(reportPath))) {
+        throw new InputError(`--report ${reportPath} lies inside the model folder ${root}; write the report elsewhere`);
+      }
+    }
+    for (const skipped of (source as { skipped?: string[] }).skipped ?? []) process.stderr.write(`warning: ${skipped}\n`);
     // Refuse settings the model cannot run with before the output folder is touched.
     const pf = await preflight(source, settings, { signal: controller.signal });
     assertRunnable(pf);
-    const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', (msg) => process.stderr.write(`notice: ${msg}\n`));
-    const outDir = resolve(String(values.out));
+    const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', notice);
     const quiet = values.quiet === true;
     process.stderr.write(
       `${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n` +
@@ -89,7 +123,11 @@ async function main(): Promise<number> {
     );
     let lastIndex = -1;
     const meter = new RunMeter();
-    const makeSink = () => createFsSink({ out: outDir, overwrite: values.overwrite === true });
+    const makeSink = async () => {
+      const sink = await createFsSink({ out: outDir, overwrite: values.overwrite === true, onNotice: notice });
+      partialDir = sink.partialDir;
+      return sink;
+    };
     const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
     const result = await runPipelineWithRestarts({
       source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal,
@@ -105,21 +143,48 @@ async function main(): Promise<number> {
         );
       },
     }, makeSink, 2, restartNotice);
+    partialDir = undefined;
     await backend.dispose();
-    await (source as { close?: () => Promise<void> }).close?.();
+    await (source as { close?: () => Promise<void> | void }).close?.();
     process.stdout.write(`\n${formatLayerSummary(result.reports)}\n\n`);
     process.stdout.write(
       `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}) ` +
         `in ${(result.elapsedMs / 1000).toFixed(2)} s on ${result.backend}\n` +
         `wrote ${result.files.length} files, ${(result.bytesWritten / 1e6).toFixed(2)} MB, to ${outDir}\n`,
     );
-    if (values.report) await writeFile(String(values.report), JSON.stringify(reportToJson(result), null, 1));
+    if (reportPath !== undefined) {
+      try {
+        await writeFile(reportPath, JSON.stringify(reportToJson(result), null, 1));
+      } catch (e) {
+        const err = fsFailure(e, 'write the report', reportPath);
+        if (err instanceof EnvironmentError) throw new EnvironmentError(`${err.message}; the bundle in ${outDir} is complete`, err);
+        throw err;
+      }
+    }
     return 0;
   } catch (e) {
-    if (e instanceof InputError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
-    if (e instanceof CancelledError) { process.stderr.write('cancelled; no bundle was written\n'); return 130; }
+    if (e instanceof CancelledError || signalled) {
+      process.stderr.write('cancelled; no bundle was written\n');
+      return signalled === 'SIGTERM' ? 143 : 130;
+    }
+    const message = userFacingMessage(e);
+    if (message !== undefined) { process.stderr.write(`error: ${message}\n`); return 2; }
     process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
+  }
+}
+
+/** Refuse a --report path that would land in the bundle (and overwrite a verified file) or cannot be written. */
+async function checkReportPath(reportPath: string, outDir: string): Promise<void> {
+  const real = await realpathLoose(reportPath);
+  if (isInside(outDir, reportPath) || isInside(await realpathLoose(outDir), real)) {
+    throw new InputError(`--report ${reportPath} lies inside the bundle folder ${outDir}; the bundle holds only verified files listed in its manifest, so write the report elsewhere`);
+  }
+  const st = await stat(reportPath).catch(() => undefined);
+  if (st?.isDirectory()) throw new InputError(`--report ${reportPath} is a folder; expected a file path such as report.json`);
+  const parent = await stat(dirname(reportPath)).catch(() => undefined);
+  if (!parent?.isDirectory()) {
+    throw new EnvironmentError(`cannot write the report ${reportPath}: the folder ${dirname(reportPath)} does not exist; create it or choose another --report path`, { path: reportPath });
   }
 }
 

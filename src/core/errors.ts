@@ -13,6 +13,22 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * A problem with the machine or the network rather than the input or the code: the disk is
+ * full or read-only, a folder is not writable, the output folder exists, a host cannot be
+ * reached. The message names the path or host and says what to do; shown as is, without a stack.
+ */
+export class EnvironmentError extends Error {
+  readonly path?: string;
+  readonly code?: string;
+  constructor(message: string, where: { path?: string; code?: string } = {}) {
+    super(message);
+    this.name = 'EnvironmentError';
+    this.path = where.path;
+    this.code = where.code;
+  }
+}
+
 /** The run was cancelled through its AbortSignal. */
 export class CancelledError extends Error {
   constructor(message = 'cancelled') {

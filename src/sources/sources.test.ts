@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { rawSafetensors } from '../../test/support/memory';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CancelledError, InputError } from '../core/errors';
 import { filesFromDataTransfer } from './files/data-transfer';
@@ -71,6 +73,48 @@ describe('createNodeFsSource', () => {
     expect(await single.listFiles()).toEqual(['model.safetensors']);
     await src.close();
     await single.close();
+  });
+});
+
+describe('createNodeFsSource: links and file handles', () => {
+  it('follows links that stay inside the folder, skips (with a reason) links that leave it, refuses such a link for weights', async () => {
+    const dir = join(root, 'links');
+    mkdirSync(join(dir, 'real'), { recursive: true });
+    writeFileSync(join(dir, 'real', 'tokenizer.json'), '{"t":1}');
+    writeFileSync(join(root, 'elsewhere.json'), '{}');
+    writeFileSync(join(dir, 'config.json'), '{}');
+    symlinkSync('real/tokenizer.json', join(dir, 'tokenizer.json'));
+    symlinkSync(join(root, 'elsewhere.json'), join(dir, 'vocab.json'));
+    symlinkSync(join(root, 'nothing-here'), join(dir, 'merges.txt'));
+    const src = await createNodeFsSource(dir);
+    expect(await src.listFiles()).toEqual(['config.json', 'real/tokenizer.json', 'tokenizer.json']);
+    expect(new TextDecoder().decode(await (await src.open('tokenizer.json')).read(0, 7))).toBe('{"t":1}');
+    expect(src.skipped).toEqual([
+      'merges.txt is a symbolic link whose target does not exist',
+      `vocab.json is a symbolic link to ${join(root, 'elsewhere.json')}, outside the model folder ${dir}; not used`,
+    ]);
+    symlinkSync(join(root, 'elsewhere.json'), join(dir, 'model.safetensors'));
+    await expect(createNodeFsSource(dir)).rejects.toThrow(
+      `model.safetensors is a symbolic link to ${join(root, 'elsewhere.json')}, outside the model folder ${dir}; links are followed only within that folder`,
+    );
+  });
+
+  it('opens a model of 400 shards under ulimit -n 128 (files are not held open)', () => {
+    // Before: every shard's handle stayed open, so the 100-somethingth open failed with EMFILE,
+    // reported as "not found".
+    const dir = join(root, 'many-shards');
+    mkdirSync(dir);
+    const weightMap: Record<string, string> = {};
+    for (let i = 0; i < 400; i++) {
+      const shard = `model-${String(i + 1).padStart(5, '0')}-of-00400.safetensors`;
+      writeFileSync(join(dir, shard), rawSafetensors({ [`t${i}`]: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 8));
+      weightMap[`t${i}`] = shard;
+    }
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+    const repo = resolve(__dirname, '../..');
+    const r = spawnSync('sh', ['-c', `ulimit -n 128 && exec "${process.execPath}" --import tsx test/support/open-model-cli.ts "${dir}"`], { cwd: repo, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ files: 400, tensors: 400, bytes: 3200 });
   });
 });
 

@@ -32,11 +32,17 @@ export type MockFault =
    * When a GET body for `path` reaches `atByte`, cut the connection and replace the file with
    * `newContent` (new ETag) — a file changing under a resumed download. Once.
    */
-  | { kind: 'etagChange'; path: string; atByte: number; newContent: Uint8Array };
+  | { kind: 'etagChange'; path: string; atByte: number; newContent: Uint8Array }
+  /** Cut every GET body for `path` (or any file) after `everyBytes` bytes of that response: a connection that keeps dropping but keeps progressing. */
+  | { kind: 'dropEvery'; path?: string; everyBytes: number }
+  /** Stop sending (but keep the connection open) once a GET body for `path` reaches `atByte` (at once if it starts there), the first `times` times (default 1). */
+  | { kind: 'stall'; path: string; atByte: number; times?: number };
 
 export interface MockHubOptions {
   repos: Record<string, MockRepo>;
   faults?: MockFault[];
+  /** Behave like a server without range support: every file GET is a 200 with the whole file, whatever Range says. */
+  ignoreRange?: boolean;
 }
 
 export interface RequestLogEntry {
@@ -329,7 +335,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     if (res.destroyed) return;
 
     const size = file.content.length;
-    let range = parseRange(req.headers.range, size);
+    let range = opts.ignoreRange ? undefined : parseRange(req.headers.range, size);
     const ifRange = req.headers['if-range'] as string | undefined;
     // If-Range with a stale validator: the client's partial copy is of another version, so send it all.
     if (range && range !== 'invalid' && ifRange !== undefined && ifRange !== file.etag) range = undefined;
@@ -368,6 +374,20 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
         break;
       }
     }
+    for (const f of matchFault('dropEvery', path)) {
+      if (start + f.fault.everyBytes <= end && start + f.fault.everyBytes < cutAt) {
+        cutAt = start + f.fault.everyBytes;
+        onCut = () => f.used++;
+      }
+    }
+    let stallAt = Infinity;
+    for (const f of matchFault('stall', path)) {
+      if (f.used < (f.fault.times ?? 1) && f.fault.atByte >= start && f.fault.atByte <= end && f.fault.atByte < cutAt) {
+        stallAt = f.fault.atByte;
+        f.used++;
+        break;
+      }
+    }
     for (const f of matchFault('etagChange', path)) {
       if (f.used === 0 && f.fault.atByte > start && f.fault.atByte <= end && f.fault.atByte < cutAt) {
         cutAt = f.fault.atByte;
@@ -383,7 +403,7 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     const bps = slow?.bytesPerSec;
     const content = file.content;
     let pos = start;
-    const stop = Math.min(end + 1, cutAt);
+    const stop = Math.min(end + 1, cutAt, stallAt);
     while (pos < stop) {
       if (res.destroyed) return; // the client went away (cancelled)
       const n = Math.min(chunk, stop - pos, bps ? Math.max(1, Math.floor(bps / 20)) : chunk);
@@ -395,6 +415,12 @@ export async function startMockHub(opts: MockHubOptions): Promise<MockHub> {
     }
     if (pos > end) {
       res.end();
+      return;
+    }
+    if (stallAt !== Infinity && pos >= stallAt) {
+      // Injected stall: the written bytes flush, then nothing more until the client gives up.
+      entry.cut = true;
+      await new Promise<void>((r) => res.once('close', () => r()));
       return;
     }
     // Injected fault: let the written bytes flush, then kill the socket mid-body.

@@ -107,8 +107,9 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   const runChoice = defaultQuantChoice(settings);
   const outputDtype: 'F16' | 'F32' = settings.dtype === 'f32' ? 'F32' : 'F16';
 
-  // Checked before the expected-tensor list is built: num_hidden_layers 1e9 must not allocate 12e9 names.
-  if (layers * 12 + 2 > tensors.size) {
+  // Checked before the expected-tensor map is built: num_hidden_layers 1e9 must not allocate 12e9
+  // names. Loose (a layer has 12 tensors), so a few missing tensors still get the specific message below.
+  if (layers > tensors.size) {
     throw new InputError(
       `config.json: num_hidden_layers is ${layers}, but the checkpoint holds only ${tensors.size} tensors (each Qwen2 layer has 12); config.json does not match these weights`,
       { file: 'config.json' },

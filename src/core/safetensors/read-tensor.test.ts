@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors';
 import { encodeF16, encodeF32 } from './dtype';
 import { readSafetensorsHeader } from './header';
-import { readTensorBytes, readTensorF32, readTensorRowsF32 } from './read-tensor';
+import { firstNonFinite, readFiniteTensorBytes, readTensorBytes, readTensorF32, readTensorRowsF32 } from './read-tensor';
 import { memorySink, memorySource, rawSafetensors } from '../../../test/support/memory';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from './writer';
 
@@ -86,5 +86,42 @@ describe('writer → header parser → tensor reader round trip', () => {
     await expect(readTensorRowsF32(memorySource('s', new Uint8Array(16)), info, 1, 2)).rejects.toThrow(
       'rows [1, 3) outside tensor t with 2 rows',
     );
+  });
+});
+
+describe('non-finite weights', () => {
+  it('finds the first NaN or ±Inf in F32, F16 and BF16 bytes, at any alignment', () => {
+    const values = [1, -2, 65504, 3.5, 0, -0];
+    for (const [bad, shown] of [[Infinity, '+Inf'], [-Infinity, '-Inf'], [NaN, 'NaN']] as const) {
+      const v = [...values, bad, 7, bad];
+      for (const [dtype, bytes] of [['F32', encodeF32(new Float32Array(v))], ['F16', encodeF16(new Float32Array(v))], ['BF16', bf16Bytes(v)]] as const) {
+        expect(firstNonFinite(bytes, dtype)).toEqual({ index: 6, value: shown });
+        // A view at an odd offset (a Hub block subarray) reads the same.
+        const shifted = new Uint8Array(bytes.length + 1);
+        shifted.set(bytes, 1);
+        expect(firstNonFinite(shifted.subarray(1), dtype)).toEqual({ index: 6, value: shown });
+        expect(firstNonFinite(bytes.subarray(0, 6 * (dtype === 'F32' ? 4 : 2)), dtype)).toBeUndefined();
+      }
+    }
+    // The largest finite values and subnormals are fine.
+    expect(firstNonFinite(encodeF32(new Float32Array([3.4028234663852886e38, -3.4028234663852886e38, 1e-45])), 'F32')).toBeUndefined();
+    expect(firstNonFinite(new Uint8Array([0xff, 0x7b, 0x01, 0x00]), 'F16')).toBeUndefined();
+  });
+
+  it('readFiniteTensorBytes refuses naming the tensor, the file and the element', async () => {
+    const w = new Float32Array(12).map((_, i) => i);
+    w[7] = Infinity;
+    const file = rawSafetensors({ w: { dtype: 'F32', shape: [3, 4], data_offsets: [0, 48] } }, encodeF32(w));
+    const src = memorySource('model-00002-of-00003.safetensors', file);
+    const [info] = (await readSafetensorsHeader(src)).tensors;
+    const err = await readFiniteTensorBytes(src, info).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).message).toBe(
+      'tensor w in file model-00002-of-00003.safetensors holds a non-finite value (+Inf) at element 7 (index [1, 3]); quantizing it would give NaN weights. Use a checkpoint without NaN/Inf weights',
+    );
+    expect((err as InputError).tensor).toBe('w');
+    w[7] = 7;
+    const ok = rawSafetensors({ w: { dtype: 'F32', shape: [3, 4], data_offsets: [0, 48] } }, encodeF32(w));
+    expect(Array.from(new Float32Array((await readFiniteTensorBytes(memorySource('m', ok), info)).slice().buffer))).toEqual(Array.from(w));
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMockHub, type MockHub } from '../../../test/support/mock-hub';
 import { CancelledError, InputError } from '../../core/errors';
-import { createHubSource, FileChangedError, type HubProgress } from './hub-source';
+import { createHubSource, FileChangedError, stripUrlCredentials, type HubProgress } from './hub-source';
 
 const REPO = 'mock-org/qwen-tiny';
 const SHA_V1 = '1111111111111111111111111111111111111111';
@@ -185,19 +185,89 @@ describe('createHubSource', () => {
 
     hub.setFaults([{ kind: 'status', path: 'model.safetensors', status: 502, times: 100 }]);
     await expect(f.read(2 * MB, 10)).rejects.toThrow(
-      /^Could not download model\.safetensors from mock-org\/qwen-tiny: HTTP 502 \(bytes 2097152-2097161, gave up after 6 failed attempts\)\.$/,
+      /^Could not download model\.safetensors from mock-org\/qwen-tiny on 127\.0\.0\.1:\d+: HTTP 502 \(bytes 2097152-2097161; 6 attempts in a row brought no data, 6 failed in all\)\. Check the connection and run again\.$/,
     );
     hub.setFaults([]);
     const src2 = await createHubSource({ repo: REPO, hubUrl: hub.url, maxRetries: 2, ...fast });
     const f2 = await src2.open('model.safetensors');
     hub.setFaults([{ kind: 'status', path: 'model.safetensors', status: 500, times: 100 }]);
     hub.log.length = 0;
-    await expect(f2.read(2 * MB, 10)).rejects.toThrow(/HTTP 500 .*gave up after 3 failed attempts/);
+    await expect(f2.read(2 * MB, 10)).rejects.toThrow(/HTTP 500 .*3 attempts in a row brought no data/);
     expect(hub.log.length).toBe(3);
     // Metadata calls retry too: a 503 burst on the open probe is absorbed.
     hub.setFaults([{ kind: 'status', path: 'config.json', status: 503, times: 2 }]);
     const src3 = await createHubSource({ repo: REPO, hubUrl: hub.url, ...fast });
     expect(new TextDecoder().decode(await src3.readFile('config.json'))).toContain('qwen2');
+  });
+
+  it('finishes over a connection that drops every 64 KiB but keeps progressing (attempts without progress are what count)', async () => {
+    // Before: the cap was on all attempts of a request (maxRetries × 4 = 20), so a 6 MB file cut
+    // every 64 KiB failed after 21 attempts although every attempt delivered data.
+    hub.setFaults([{ kind: 'dropEvery', path: 'model.safetensors', everyBytes: 64 * 1024 }]);
+    const src = await createHubSource({ repo: REPO, hubUrl: hub.url, retryBaseMs: 1 });
+    hub.log.length = 0;
+    const all = await src.readFile('model.safetensors');
+    expect(Buffer.from(all).equals(Buffer.from(big))).toBe(true);
+    const gets = hub.log.filter((e) => e.method === 'GET' && e.path.endsWith('model.safetensors') && e.range !== 'bytes=0-0');
+    expect(gets.length).toBe(Math.ceil(big.length / (64 * 1024)));
+    expect(gets.filter((e) => e.cut).length).toBe(gets.length - 1);
+    expect(src.progress().retries).toBe(gets.length - 1);
+  });
+
+  it('reads from a server that ignores Range (200 with the whole file), and says so', async () => {
+    // Before: the library's bytes=0-0 probe got a 200 without Content-Range and failed with
+    // "Could not reach … Expected size information".
+    const plain = await startMockHub({ repos: { [REPO]: { dir: join(root, 'model') } }, ignoreRange: true });
+    try {
+      const notices: string[] = [];
+      const src = await createHubSource({ repo: REPO, hubUrl: plain.url, onNotice: (m) => notices.push(m), ...fast });
+      const f = await src.open('model.safetensors');
+      expect(f.size).toBe(big.length);
+      const got = await f.read(3 * MB + 7, MB);
+      expect(Buffer.from(got).equals(Buffer.from(big.subarray(3 * MB + 7, 4 * MB + 7)))).toBe(true);
+      expect(Buffer.from(await src.readFile('model.safetensors')).equals(Buffer.from(big))).toBe(true);
+      expect(plain.log.filter((e) => e.range !== undefined).every((e) => e.status === 200)).toBe(true);
+      expect(notices.some((m) => /ignores HTTP Range requests/.test(m))).toBe(true);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('notices a stalled connection, abandons it after stallTimeoutMs and resumes; gives up with a message when it stays stalled', async () => {
+    const notices: string[] = [];
+    const src = await createHubSource({ repo: REPO, hubUrl: hub.url, stallTimeoutMs: 600, onNotice: (m) => notices.push(m), ...fast });
+    const f = await src.open('model.safetensors');
+    hub.setFaults([{ kind: 'stall', path: 'model.safetensors', atByte: MB + 100_000 }]);
+    const got = await f.read(MB, MB);
+    expect(Buffer.from(got).equals(Buffer.from(big.subarray(MB, 2 * MB)))).toBe(true);
+    expect(notices.some((m) => /^waiting for 127\.0\.0\.1:\d+: no data for 0\.[23] s while reading model\.safetensors \(gives up after 0\.6 s\)$/.test(m))).toBe(true);
+    expect(notices.some((m) => /no data from 127\.0\.0\.1:\d+ for 0\.6 s while reading model\.safetensors; retrying/.test(m))).toBe(true);
+    const resumed = hub.log.filter((e) => e.range === `bytes=${MB + 100_000}-${2 * MB - 1}`);
+    expect(resumed).toHaveLength(1);
+
+    const src2 = await createHubSource({ repo: REPO, hubUrl: hub.url, stallTimeoutMs: 300, maxRetries: 1, ...fast });
+    const f2 = await src2.open('model.safetensors');
+    hub.setFaults([{ kind: 'stall', path: 'model.safetensors', atByte: 2 * MB + 1, times: 10 }]);
+    await expect(f2.read(2 * MB, MB)).rejects.toThrow(/^Could not download model\.safetensors .*: no data for 0\.3 s \(stalled connection\) \(bytes 2097153-3145727; 2 attempts in a row brought no data/);
+  });
+
+  it('strips credentials from hub URLs', () => {
+    expect(stripUrlCredentials('http://user:hf_abc@host:8080/x')).toEqual({ url: 'http://host:8080/x', token: 'hf_abc' });
+    expect(stripUrlCredentials('https://hf_abc@host/')).toEqual({ url: 'https://host/', token: 'hf_abc' });
+    expect(stripUrlCredentials('https://user:p%40ss@host')).toEqual({ url: 'https://host', token: 'p@ss' });
+    expect(stripUrlCredentials('https://host/a@b')).toEqual({ url: 'https://host/a@b' });
+    expect(stripUrlCredentials('https://huggingface.co')).toEqual({ url: 'https://huggingface.co' });
+  });
+
+  it('takes credentials in the hub URL as the token and never sends or shows them in a URL', async () => {
+    const url = hub.url.replace('http://', `http://user:${TOKEN}@`);
+    hub.log.length = 0;
+    const g = await createHubSource({ repo: 'mock-org/gated', hubUrl: url });
+    expect(g.revision).toMatch(/^[0-9a-f]{40}$/);
+    expect(await g.readFile('config.json')).toBeInstanceOf(Uint8Array);
+    expect(hub.log.every((e) => e.auth)).toBe(true);
+    const err = await createHubSource({ repo: 'mock-org/nothing', hubUrl: url }).catch((e: Error) => e);
+    expect(String((err as Error).message)).not.toContain(TOKEN);
   });
 
   it('never splices two versions: an ETag change fails the ByteSource and restarts readFile from scratch', async () => {

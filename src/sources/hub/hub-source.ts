@@ -6,6 +6,7 @@
  */
 import { fileDownloadInfo, HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { CancelledError, InputError } from '../../core/errors';
+import { MAX_TEXT_FILE_BYTES } from '../../core/text-file';
 import type { ByteSource, ModelSource } from '../../core/ports';
 import { anySignal, checkRange, raceAbort, sleep } from '../util';
 import { assertModelFileSet, checkQwen2ConfigText } from '../validate';
@@ -41,6 +42,25 @@ export interface HubSourceOptions {
   headBytes?: number;
   /** Check config.json (model_type qwen2) and the file set. Default true. */
   validate?: boolean;
+  /**
+   * A request that receives nothing for this long is abandoned and retried (a stalled
+   * connection); a notice is given after a third of it. Default 30 s.
+   */
+  stallTimeoutMs?: number;
+  /** Things worth telling the user that are not errors (a stalled connection, a server ignoring Range). */
+  onNotice?: (message: string) => void;
+}
+
+/**
+ * `https://user:hf_x@host/` → the URL without credentials and the token they carried (the
+ * password, or a user name that is an hf_ token). Credentials must never be printed or stored.
+ */
+export function stripUrlCredentials(url: string): { url: string; token?: string } {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i.exec(url.trim());
+  if (!m) return { url: url.trim() };
+  const [user, pass] = m[2].split(':', 2).map((x) => decodeURIComponent(x));
+  const token = pass || (user?.startsWith('hf_') ? user : undefined);
+  return { url: m[1] + url.trim().slice(m[0].length), token: token || undefined };
 }
 
 export interface ByteRange {
@@ -106,7 +126,11 @@ interface Block {
 const MiB = 1024 * 1024;
 
 interface Ctx {
-  opts: Required<Pick<HubSourceOptions, 'maxRetries' | 'inFlight' | 'retryBaseMs' | 'maxRequestBytes' | 'coalesceGap' | 'headBytes'>>;
+  opts: Required<Pick<HubSourceOptions, 'maxRetries' | 'inFlight' | 'retryBaseMs' | 'maxRequestBytes' | 'coalesceGap' | 'headBytes' | 'stallTimeoutMs'>>;
+  notice(message: string): void;
+  hubHost: string;
+  /** Said once per source: the server answers range requests with whole files. */
+  rangeIgnoredNoticed: boolean;
   fetch: typeof fetch;
   token?: string;
   /** Aborted by the caller's signal or by close(). */
@@ -159,6 +183,62 @@ class Scheduler {
 
   cancel(file?: HubFileReader): void {
     for (const b of [...this.queue]) if (!file || b.file === file) this.release(b);
+  }
+}
+
+/** "0.3" or "30": durations in messages, in seconds. */
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(ms < 10_000 ? 1 : 0);
+}
+
+/**
+ * Watches one request: says so when no bytes arrived for a third of the stall timeout, and
+ * aborts the request (to be retried) when none arrived for all of it.
+ */
+class StallWatch {
+  private readonly ctl = new AbortController();
+  readonly signal = this.ctl.signal;
+  fired = false;
+  private noticed = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private last = Date.now();
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly path: string,
+  ) {
+    this.arm();
+  }
+
+  private arm(): void {
+    const limit = this.ctx.opts.stallTimeoutMs;
+    const idle = Date.now() - this.last;
+    const wait = this.noticed ? limit - idle : Math.min(limit, limit / 3) - idle;
+    this.timer = setTimeout(() => {
+      const quiet = Date.now() - this.last;
+      if (quiet >= limit) {
+        this.fired = true;
+        this.ctx.notice(`no data from ${this.ctx.hubHost} for ${seconds(limit)} s while reading ${this.path}; retrying`);
+        this.ctl.abort();
+        return;
+      }
+      if (!this.noticed && quiet >= limit / 3) {
+        this.noticed = true;
+        this.ctx.notice(`waiting for ${this.ctx.hubHost}: no data for ${seconds(quiet)} s while reading ${this.path} (gives up after ${seconds(limit)} s)`);
+      }
+      this.arm();
+    }, Math.max(10, wait));
+    // A watch must not keep the process alive on its own.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  alive(): void {
+    this.last = Date.now();
+    this.noticed = false;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
   }
 }
 
@@ -276,7 +356,9 @@ class HubFileReader implements ByteSource {
     const signal = anySignal(ctx.signal, readSignal);
     const out = new Uint8Array(end - start);
     let got = 0;
-    let failures = 0; // consecutive failures without progress
+    // Only attempts that brought no new bytes count against the limit: a connection that keeps
+    // dropping but keeps delivering finishes, however many times it drops.
+    let failures = 0;
     let totalFailures = 0;
     while (got < out.length) {
       if (signal?.aborted) throw new CancelledError();
@@ -284,6 +366,7 @@ class HubFileReader implements ByteSource {
       let retryAfterMs = 0;
       let failure: string;
       const before = got;
+      const stall = new StallWatch(ctx, info.path);
       ctx.progress.active++;
       try {
         const resp = await ctx.fetch(info.url, {
@@ -292,7 +375,7 @@ class HubFileReader implements ByteSource {
             'If-Range': info.etag,
             ...(ctx.token ? { Authorization: `Bearer ${ctx.token}` } : {}),
           },
-          signal,
+          signal: anySignal(signal, stall.signal),
         });
         if (resp.status === 206 || resp.status === 200) {
           const etag = resp.headers.get('x-linked-etag') ?? resp.headers.get('etag');
@@ -305,11 +388,15 @@ class HubFileReader implements ByteSource {
           }
           // 200 with the same ETag: the server ignored Range; skip to our offset in the full body.
           const skip = resp.status === 200 ? start + got : 0;
+          if (resp.status === 200 && start + got > 0 && !ctx.rangeIgnoredNoticed) {
+            ctx.rangeIgnoredNoticed = true;
+            ctx.notice(`${ctx.hubHost} ignores HTTP Range requests (answers 200 with the whole file); reading each part from the start of its file, which is slower`);
+          }
           if (resp.status === 206 && crStart !== start + got) {
             await resp.body?.cancel().catch(() => {});
             throw new HubNetworkError(`The Hub answered a range request for ${info.path} with the wrong range (${cr}).`);
           }
-          got = await this.consume(resp, out, got, skip);
+          got = await this.consume(resp, out, got, skip, stall);
           if (got >= out.length) break;
           failure = 'response body ended early';
         } else if (isRetryableStatus(resp.status)) {
@@ -327,17 +414,18 @@ class HubFileReader implements ByteSource {
       } catch (e) {
         if (signal?.aborted) throw new CancelledError();
         if (e instanceof FileChangedError || e instanceof InputError || e instanceof HubNetworkError || e instanceof CancelledError) throw e;
-        failure = e instanceof Error ? e.message : String(e);
+        failure = stall.fired ? `no data for ${seconds(ctx.opts.stallTimeoutMs)} s (stalled connection)` : e instanceof Error ? e.message : String(e);
         // Bytes received before the cut are kept: `consume` advances `got` as it goes.
         got = Math.max(got, (e as { got?: number }).got ?? got);
       } finally {
+        stall.stop();
         ctx.progress.active--;
       }
       failures = got > before ? 1 : failures + 1;
       totalFailures++;
-      if (failures > ctx.opts.maxRetries || totalFailures > ctx.opts.maxRetries * 4) {
+      if (failures > ctx.opts.maxRetries) {
         throw new HubNetworkError(
-          `Could not download ${info.path} from ${ctx.errCtx().repo}: ${failure} (bytes ${start + got}-${end - 1}, gave up after ${totalFailures} failed attempts).`,
+          `Could not download ${info.path} from ${ctx.errCtx().repo} on ${ctx.hubHost}: ${failure} (bytes ${start + got}-${end - 1}; ${failures} attempts in a row brought no data, ${totalFailures} failed in all). Check the connection and run again.`,
         );
       }
       ctx.progress.retries++;
@@ -349,7 +437,7 @@ class HubFileReader implements ByteSource {
   }
 
   /** Copy the body into `out` from `got` on; on a broken stream, throw with `.got` set to what arrived. */
-  private async consume(resp: Response, out: Uint8Array, got: number, skip: number): Promise<number> {
+  private async consume(resp: Response, out: Uint8Array, got: number, skip: number, stall: StallWatch): Promise<number> {
     if (!resp.body) {
       const buf = new Uint8Array(await resp.arrayBuffer()).subarray(skip);
       const n = Math.min(buf.length, out.length - got);
@@ -362,6 +450,7 @@ class HubFileReader implements ByteSource {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return got;
+        stall.alive();
         let chunk = value;
         if (skip > 0) {
           const d = Math.min(skip, chunk.length);
@@ -389,8 +478,18 @@ class HubFileReader implements ByteSource {
 export async function createHubSource(options: HubSourceOptions): Promise<HubModelSource> {
   const repo = options.repo.trim().replace(/^https?:\/\/[^/]+\//, '').replace(/\/+$/, '');
   const requestedRevision = options.revision ?? 'main';
-  const hubUrl = (options.hubUrl ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const token = options.token?.trim() || undefined;
+  // Credentials in the URL become the token and are dropped from every URL used or shown.
+  const stripped = stripUrlCredentials(options.hubUrl ?? 'https://huggingface.co');
+  const hubUrl = stripped.url.replace(/\/+$/, '');
+  const token = options.token?.trim() || stripped.token?.trim() || undefined;
+  const hubHost = (() => {
+    try {
+      return new URL(hubUrl).host;
+    } catch {
+      throw new InputError(`--hub-url ${hubUrl} is not a URL; expected e.g. https://huggingface.co`);
+    }
+  })();
+  const stallTimeoutMs = options.stallTimeoutMs ?? 30_000;
   if (!/^[\w.-]+(\/[\w.-]+)?$/.test(repo)) {
     throw new InputError(`"${options.repo}" is not a Hub repository id (expected owner/name, e.g. Qwen/Qwen2.5-0.5B)`);
   }
@@ -424,21 +523,52 @@ export async function createHubSource(options: HubSourceOptions): Promise<HubMod
 
   const retryBaseMs = options.retryBaseMs ?? 500;
   const maxRetries = options.maxRetries ?? 5;
-  // The library does not retry; its metadata calls get the same back-off as our range reads.
+  // The library does not retry; its metadata calls get the same back-off as our range reads,
+  // and a time limit on the response headers (a stalled connection would otherwise wait 300 s).
   const libraryFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     for (let attempt = 1; ; attempt++) {
       let resp: Response | undefined;
+      const headersTimeout = new AbortController();
+      const timer = setTimeout(() => headersTimeout.abort(), stallTimeoutMs);
       try {
-        resp = await wrappedFetch(input, init);
+        resp = await wrappedFetch(input, { ...init, signal: anySignal(init?.signal ?? undefined, headersTimeout.signal) });
+        clearTimeout(timer);
+        resp = await rangeProbeAnswer(init, resp);
         if (!isRetryableStatus(resp.status) || attempt > maxRetries) return resp;
         await resp.body?.cancel().catch(() => {});
       } catch (e) {
-        if (e instanceof CancelledError || attempt > maxRetries) throw e;
+        clearTimeout(timer);
+        if (e instanceof CancelledError) throw e;
+        if (attempt > maxRetries) {
+          throw headersTimeout.signal.aborted ? new Error(`no answer from ${hubHost} for ${seconds(stallTimeoutMs)} s (stalled connection)`) : e;
+        }
+        if (headersTimeout.signal.aborted) options.onNotice?.(`no answer from ${hubHost} for ${seconds(stallTimeoutMs)} s; retrying`);
       }
       progress.retries++;
       await sleep(Math.min(10_000, retryBaseMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5), signal);
     }
   }) as typeof fetch;
+
+  /**
+   * The library sizes a file with a `Range: bytes=0-0` request and needs a 206 with
+   * Content-Range. A server that ignores Range answers 200 with the whole file: drop the body
+   * and answer the library as a 206 would, taking the size from Content-Length (our own reads
+   * handle 200s by skipping to the offset they need).
+   */
+  const rangeProbeAnswer = async (init: RequestInit | undefined, resp: Response): Promise<Response> => {
+    const range = new Headers(init?.headers).get('range');
+    if (resp.status !== 200 || range !== 'bytes=0-0' || resp.headers.has('content-range')) return resp;
+    const length = resp.headers.get('content-length');
+    await resp.body?.cancel().catch(() => {});
+    if (length === null || !/^\d+$/.test(length)) return resp;
+    const headers = new Headers(resp.headers);
+    headers.set('content-range', `bytes 0-0/${length}`);
+    headers.set('content-length', '0');
+    options.onNotice?.(`${hubHost} ignores HTTP Range requests (answers 200 with the whole file); reading will be slower`);
+    rangeIgnoredNoticed = true;
+    return new Response(null, { status: 206, statusText: 'Partial Content', headers });
+  };
+  let rangeIgnoredNoticed = false;
 
   let sha = requestedRevision;
   const errCtx = (path?: string, code?: string | null): HubErrorContext => ({ repo, revision: sha, hubUrl, hasToken: !!token, path, code });
@@ -461,6 +591,15 @@ export async function createHubSource(options: HubSourceOptions): Promise<HubMod
       maxRequestBytes: options.maxRequestBytes ?? 32 * MiB,
       coalesceGap: options.coalesceGap ?? 64 * 1024,
       headBytes: options.headBytes ?? 256 * 1024,
+      stallTimeoutMs,
+    },
+    notice: (m) => options.onNotice?.(m),
+    hubHost,
+    get rangeIgnoredNoticed() {
+      return rangeIgnoredNoticed;
+    },
+    set rangeIgnoredNoticed(v: boolean) {
+      rangeIgnoredNoticed = v;
     },
     fetch: wrappedFetch,
     token,
@@ -574,6 +713,10 @@ export async function createHubSource(options: HubSourceOptions): Promise<HubMod
       );
     }
     if (!paths.includes('config.json')) throw new InputError(`${where} has no config.json, so it is not a Transformers model repo.`, { file: 'config.json' });
+    const configSize = files.find((f) => f.path === 'config.json')?.size ?? 0;
+    if (configSize > MAX_TEXT_FILE_BYTES) {
+      throw new InputError(`config.json of ${where} is ${configSize} bytes; expected a small JSON file (at most ${MAX_TEXT_FILE_BYTES} bytes)`, { file: 'config.json' });
+    }
     const dec = new TextDecoder();
     checkQwen2ConfigText(dec.decode(await readFile('config.json')), `config.json of ${where}`);
     await assertModelFileSet(paths, async (p) => dec.decode(await readFile(p)), where);
