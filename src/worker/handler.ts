@@ -24,7 +24,12 @@ import type {
 } from './protocol';
 import { openSource, type OpenedSource } from './sources';
 import { Spool } from './spool';
+import { calibrateBackend } from './calibrate';
+import type { BackendCalibration } from '../core/estimate';
 import { cancelQuality, checkDroppedPair, checkLastRun, forgetRun, rememberRun } from './quality';
+
+/** Adapters that are software rasterisers (their WebGPU is far slower than the CPU path). */
+export const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
 
 /** Progress messages at most this often (phase changes always go through). */
 export const PROGRESS_INTERVAL_MS = 100;
@@ -283,8 +288,33 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
     }
   }
 
+  let calibrated: Promise<BackendCalibration[]> | null = null;
+
+  /** Each backend timed once per worker (the page asks once; a run never waits for it). */
+  function calibrate(): Promise<BackendCalibration[]> {
+    calibrated ??= (async () => {
+      const out: BackendCalibration[] = [];
+      for (const kind of ['cpu', 'webgpu'] as const) {
+        const backend = await deps.openBackend(kind, () => undefined).catch(() => null);
+        if (!backend) continue;
+        try {
+          if (backend.name !== kind) continue; // WebGPU fell back to the CPU: nothing new to time
+          const software = SOFTWARE_ADAPTER.test(backend.description);
+          out.push(await calibrateBackend(backend, { backend: kind, description: backend.description, software }, deps.now));
+        } catch {
+          // A backend that cannot finish the calibration is not offered by the estimate.
+        } finally {
+          await backend.dispose().catch(() => undefined);
+        }
+      }
+      return out;
+    })();
+    return calibrated;
+  }
+
   return {
   capabilities,
+  calibrate: () => guarded(async () => ({ calibrations: await calibrate() })),
   inspect: (source, settings) => guarded(() => inspect(source, settings)),
   run: (req, cb) => guarded(() => run(req, cb)),
   async cancel() {

@@ -5,6 +5,7 @@
 import type { ProgressEvent } from '../core/pipeline/events';
 import type { Preflight } from '../core/pipeline/preflight';
 import type { RunEstimate } from '../core/progress';
+import type { BackendCalibration } from '../core/estimate';
 import type { TensorReport } from '../core/pipeline/report';
 import type { QuantSettings } from '../core/settings';
 import type { RunTarget } from '../core/link';
@@ -14,6 +15,7 @@ import type { DemoModel } from '../demo/catalog';
 import type { QualityCheckResult, QualityProgress } from '../eval/check';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
+export type { BackendCalibration } from '../core/estimate';
 
 export type SourceSpec =
   | { kind: 'hub'; repo: string; revision?: string; hubUrl?: string; /** Memory only; never echoed back. */ token?: string }
@@ -161,6 +163,8 @@ export interface QualityCallbacks {
 /** The worker's comlink API. */
 export interface PipelineWorkerApi {
   capabilities(): Promise<WorkerCapabilities>;
+  /** Time the real pipeline on two small generated models on each backend (src/worker/calibrate.ts). */
+  calibrate(): Promise<Outcome<{ calibrations: BackendCalibration[] }>>;
   inspect(source: SourceSpec, settings: QuantSettings): Promise<Outcome<{ preflight: Preflight }>>;
   run(req: RunRequest, callbacks: RunCallbacks): Promise<Outcome<{ result: RunResult }>>;
   cancel(): Promise<void>;
