@@ -24,6 +24,8 @@ import type {
 } from './protocol';
 import { openSource, type OpenedSource } from './sources';
 import { Spool } from './spool';
+import { Sha256 } from '../sinks/sha256';
+import type { PathedFile } from '../sources/files/files-source';
 import { calibrateBackend } from './calibrate';
 import type { BackendCalibration } from '../core/estimate';
 import { cancelQuality, checkDroppedPair, checkLastRun, forgetRun, rememberRun } from './quality';
@@ -112,6 +114,21 @@ async function makeSink(spec: SinkSpec, spool: Spool): Promise<BundleSink> {
   return createDirectorySink(spec.handle, spec.name);
 }
 
+/** sha256 of each dropped file, read in slices (a File may be far larger than one buffer). */
+async function hashFiles(files: PathedFile[], signal: AbortSignal): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  const step = 8 * 1024 * 1024;
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const h = new Sha256();
+    for (let o = 0; o < f.file.size; o += step) {
+      if (signal.aborted) throw new CancelledError();
+      h.update(new Uint8Array(await f.file.slice(o, o + step).arrayBuffer()));
+    }
+    out.push([f.path, h.hex()]);
+  }
+  return out;
+}
+
 async function capabilities(): Promise<WorkerCapabilities> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   const caps: WorkerCapabilities = {
@@ -181,6 +198,8 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
     let readme = '';
     const opened = await deps.openSource(req.source, { signal, onDownload: (p) => (download = p) });
     try {
+      // A dropped folder is nowhere the card's reader can find it: the card lists its files' hashes instead of a path.
+      const localFolder = req.source.kind === 'files' ? { name: req.source.label, files: await hashFiles(req.source.files, signal) } : undefined;
       backend = await deps.openBackend(req.backend, (m) => void cb.onNotice(m));
       void cb.onBackend({ name: backend.name, description: backend.description });
       const result = await deps.runPipeline(
@@ -190,6 +209,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
           backend,
           target: opened.hub ? { ...req.target, revision: opened.hub.revision } : req.target,
           modelArg: req.modelArg,
+          localFolder,
           signal,
           onProgress: (e) => {
             const now = deps.now();
@@ -221,7 +241,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
       // Kept for "Check quality": the original pinned to the revision that was read, and the bundle.
       const source: SourceSpec = req.source.kind === 'hub' && opened.hub ? { ...req.source, revision: opened.hub.revision } : req.source;
       const name = sink.kind === 'zip' ? req.target.model.split('/').pop() ?? 'bundle' : sink.name;
-      rememberRun(source, sink.kind === 'zip' ? { kind: 'zip', blob: out.zipBlob!, name } : sink);
+      rememberRun(source, sink.kind === 'zip' ? { kind: 'zip', blob: out.zipBlob!, name } : sink, { settings: req.settings, target: req.target, modelArg: req.modelArg });
       return { result: out };
     } catch (e) {
       // However the abort surfaced (a fetch's AbortError, a kernel's), the page hears one name.

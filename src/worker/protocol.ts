@@ -13,6 +13,7 @@ import type { HubProgress } from '../sources/hub/progress';
 import type { PathedFile } from '../sources/files/files-source';
 import type { DemoModel } from '../demo/catalog';
 import type { QualityCheckResult, QualityProgress } from '../eval/check';
+import type { BundleComparison } from '../eval/compare-bundles';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 export type { BackendCalibration } from '../core/estimate';
@@ -119,7 +120,9 @@ export type QualityTextSpec =
   /** WikiText-2 raw test from the Hub dataset Salesforce/wikitext. */
   | { kind: 'wikitext2'; hubUrl?: string; /** Memory only. */ token?: string }
   /** A text file the person dropped or picked. */
-  | { kind: 'file'; file: Blob; name: string };
+  | { kind: 'file'; file: Blob; name: string }
+  /** The built-in evaluation text shipped with the app (src/eval/builtin-text.ts): works offline. */
+  | { kind: 'builtin' };
 
 export type QualityDevice = 'auto' | 'webgpu' | 'cpu';
 
@@ -131,6 +134,8 @@ export interface QualityRequest {
   prompt?: string;
   genTokens: number;
   device: QualityDevice;
+  /** Also quantize the same model with plain RTN (rotation none, other settings equal) and score both on the same windows. */
+  compareRtn?: { backend: BackendChoice };
 }
 
 export interface QualityReport extends QualityCheckResult {
@@ -140,6 +145,8 @@ export interface QualityReport extends QualityCheckResult {
   pplChangePct: number;
   /** Leading greedy tokens that agree. */
   genAgree?: number;
+  /** Several bundles of the same model on the same windows, with the verdict by KL/perplexity. */
+  comparison?: BundleComparison;
 }
 
 export interface QualityOutput {

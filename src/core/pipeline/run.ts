@@ -14,7 +14,7 @@ import { planSafetensorsShards, SafetensorsStreamWriter } from '../safetensors/w
 import type { BundleSink, ModelSource } from '../ports';
 import { bundleConfigJson } from '../bundle/config-json';
 import { quantizationConfigJson } from '../bundle/quantization-config';
-import { modelCard } from '../bundle/model-card';
+import { modelCard, type LocalFolder } from '../bundle/model-card';
 import type { RunTarget } from '../link';
 import type { ProgressEvent, Phase } from './events';
 import { HISTOGRAM_BINS, type TensorReport } from './report';
@@ -43,6 +43,8 @@ export interface PipelineOptions {
   target: RunTarget;
   /** The CLI `--model` argument for the card's reproduction command (default: target.model). */
   modelArg?: string;
+  /** The input was a local folder (not on the Hub): its name and file hashes, so the card names it honestly. */
+  localFolder?: LocalFolder;
   maxShardBytes?: number;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
@@ -347,7 +349,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       await w.close();
     }
     await writeText('README.md', modelCard({
-      target: opts.target, modelArg: opts.modelArg ?? opts.target.model, settings, reports,
+      target: opts.target, modelArg: opts.modelArg ?? opts.target.model, localFolder: opts.localFolder, settings, reports,
       quantizedCount: plan.quantizedCount, rotated: plan.rotated, residualHadamard: qc.residualHadamard,
     }));
     throwIfAborted(signal);
