@@ -16,7 +16,7 @@ describe('fitCost', () => {
     const c = fitCost([{ tensors: 8, parameters: 50_000, ms: 1 }, { tensors: 9, parameters: 1_000_000, ms: 100 }]);
     expect(c.perTensorMs).toBeGreaterThanOrEqual(0);
     expect(c.perParamNs).toBeGreaterThanOrEqual(0);
-    expect(fitCost([{ tensors: 4, parameters: 1000, ms: 2 }])).toEqual({ perTensorMs: 0, perParamNs: 2000 });
+    expect(fitCost([{ tensors: 4, parameters: 1000, ms: 2 }])).toEqual({ perTensorMs: 0.5, perParamNs: 0 });
   });
 });
 

@@ -39,8 +39,9 @@ export const CALIBRATION_SETTINGS: Partial<QuantSettings> = { bits: 4, scheme: '
 export function fitCost(samples: CalibrationSample[]): BackendCost {
   if (samples.length === 0) throw new Error('fitCost: no samples');
   if (samples.length === 1) {
+    // One sample is taken only when the small model was already slow: fixed costs dominate then.
     const s = samples[0];
-    return { perTensorMs: 0, perParamNs: (s.ms * 1e6) / Math.max(1, s.parameters) };
+    return { perTensorMs: s.ms / Math.max(1, s.tensors), perParamNs: 0 };
   }
   let stt = 0, spp = 0, stp = 0, sty = 0, spy = 0;
   for (const s of samples) {
