@@ -24,6 +24,11 @@ describe('cancel', () => {
     expect(await page.getByRole('button', { name: 'Download bundle' }).count()).toBe(0);
     expect(await page.locator('[data-testid="result"]').count()).toBe(0);
     await page.getByText('Run cancelled; nothing was kept.').waitFor();
+    // One message for the state ("Cancelling…" gone), and nothing of the abandoned run: no chart, no table.
+    const progress = page.locator('section[aria-labelledby="progress-h"]');
+    expect(await progress.locator('.notice').allInnerTexts()).toEqual(['Run cancelled; nothing was kept.']);
+    expect(await page.locator('section[aria-labelledby="inspect-h"]').count()).toBe(0);
+    expect(await page.locator('[data-testid="tensor-table"]').count()).toBe(0);
     // Still usable: a new run completes.
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await waitForStatus(page, 'done');

@@ -2,7 +2,7 @@
  * "Check quality" (SPEC §7) on the real TinyStories demo: run W8, check the bundle against the
  * original on the demo's evaluation text, and compare the page's figures with the eval CLI's on
  * the CLI-made bundle (same bytes, same windows). The figures must reach the downloaded zip's
- * README.md, with manifest-free zip files otherwise unchanged.
+ * README.md (and its manifest.sha256 line), with the zip's other files unchanged.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -57,8 +57,9 @@ describe('check quality', () => {
     await waitForStatus(page, 'done');
 
     const panel = page.locator('section[aria-labelledby="quality-h"]');
-    // The demo's own evaluation text is preselected; 256-token windows are the default.
-    await expect(panel.getByLabel('Evaluation text').inputValue()).resolves.toBe('demo');
+    // The built-in (offline) text is preselected for a demo; the demo's own text is one choice away.
+    await expect(panel.getByLabel('Evaluation text').inputValue()).resolves.toBe('builtin');
+    await panel.getByLabel('Evaluation text').selectOption('demo');
     await panel.getByLabel('Window length (tokens)').selectOption('256');
     await panel.getByLabel('Windows (0 = all)').fill('4');
     await expect(panel.getByLabel('Prompt').inputValue()).resolves.toBe('Once upon a time');
@@ -93,9 +94,14 @@ describe('check quality', () => {
     expect(readme).toContain(`| perplexity, original | ${ref.ppl_original.toPrecision(6)} |`);
     expect(readme.indexOf('## Quality check')).toBeLessThan(readme.indexOf('## Reproduce'));
     // Everything else is still the CLI's bundle, byte for byte.
-    expect(Object.keys(zip).sort()).toEqual(readdirSync(cliOut).filter((f) => f !== 'manifest.sha256').sort());
-    for (const f of Object.keys(zip).filter((f) => f !== 'README.md')) {
+    expect(Object.keys(zip).sort()).toEqual(readdirSync(cliOut).sort());
+    for (const f of Object.keys(zip).filter((f) => f !== 'README.md' && f !== 'manifest.sha256')) {
       expect(Buffer.compare(Buffer.from(zip[f]), readFileSync(path.join(cliOut, f))), f).toBe(0);
+    }
+    // The zip's manifest.sha256 follows the updated card.
+    for (const line of new TextDecoder().decode(zip['manifest.sha256']).trim().split('\n')) {
+      const [hex, file] = line.split('  ');
+      expect(createHash('sha256').update(zip[file]).digest('hex'), file).toBe(hex);
     }
     expect(errors).toEqual([]);
   });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * eval — the quality check from the command line (the same runQualityCheck as the app):
- *   npm run eval -- --model <dir|org/repo> --bundle <dir> (--text <file> | --tokens <ids.json> | --wikitext)
+ *   npm run eval -- --model <dir|org/repo> --bundle <dir> [--bundle <dir> …] (--text <file> | --tokens <ids.json> | --wikitext | --builtin-text)
  *     --seqlen 256 --windows 8 [--json] [--prompt "Once upon a time" --gen 20] [--device cpu|webgpu]
  *     [--hub-url URL] [--revision REV] [--update-card]
  */
@@ -15,15 +15,19 @@ import { updateCardQuality, updateManifestLine } from '../eval/card-update';
 import { qualityFigures, runQualityCheck, type EvalDevice, type QualityCheckResult } from '../eval/check';
 import type { GpuRuntime } from '../gpu/runtime';
 import { fetchWikiTextRows, joinWikiText } from '../eval/wikitext';
+import { BUILTIN_TEXT, BUILTIN_TEXT_LABEL } from '../eval/builtin-text';
+import { compareBundles, type BundleComparison } from '../eval/compare-bundles';
 import { createNodeFsSource } from '../sources/node-fs-source-node';
 import { openCliSource } from './source';
 
-const USAGE = `usage: npm run eval -- --model <dir|org/repo> --bundle <dir> (--text <file> | --tokens <ids.json> | --wikitext) [options]
+const USAGE = `usage: npm run eval -- --model <dir|org/repo> --bundle <dir> [--bundle <dir> …] (--text <file> | --tokens <ids.json> | --wikitext | --builtin-text) [options]
   --model DIR|ORG/NAME   the original model (local folder or Hub repo)
-  --bundle DIR           the quantized bundle folder
+  --bundle DIR           a quantized bundle folder; repeat it to compare bundles of the same
+                         model on the same windows (a table and a verdict by perplexity/KL)
   --text FILE            evaluation text (UTF-8), tokenized once
   --tokens FILE          JSON with an "ids" array (like the demo model's eval.tokens.json)
   --wikitext             WikiText-2 raw test split from the Hub dataset Salesforce/wikitext
+  --builtin-text         the app's built-in evaluation text (offline)
   --seqlen N             window length, ${SEQLEN_MIN}–${SEQLEN_MAX}                            [256]
   --windows N|all        windows to evaluate (the first N)                  [8]
   --prompt TEXT          also generate greedily from this prompt, both models
@@ -56,6 +60,45 @@ async function updateCard(bundleDir: string, figures: Record<string, number | st
   if (manifest !== undefined) await writeFile(manifestPath, updateManifestLine(manifest, 'README.md', sha256(new TextEncoder().encode(next))));
 }
 
+/** The comparison as a table: one row per bundle, the original first, then the verdict. */
+function comparisonReport(c: BundleComparison): string {
+  const rows = [
+    ['bundle', 'perplexity', 'change', 'mean KL', 'top-1'],
+    ['(original)', c.pplOriginal.toFixed(4), '', '', ''],
+    ...c.bundles.map((b, i) => [
+      `${i === c.best ? '* ' : ''}${b.label}`, b.pplQuantized.toFixed(4), `${b.pplChangePct >= 0 ? '+' : ''}${b.pplChangePct.toFixed(2)} %`,
+      b.klMean.toExponential(3), `${(b.top1Agreement * 100).toFixed(2)} %`,
+    ]),
+  ];
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
+  const lines = rows.map((r) => r.map((x, j) => (j === 0 ? x.padEnd(widths[j]) : x.padStart(widths[j]))).join('  '));
+  return [
+    `evaluation: ${c.textLabel ?? 'text'} — ${c.windows} windows × ${c.seqlen} tokens (${c.predictions} predictions), ${c.device}`,
+    ...lines,
+    '',
+    c.verdict,
+  ].join('\n');
+}
+
+function comparisonJson(c: BundleComparison): string {
+  return JSON.stringify(
+    {
+      ppl_original: c.pplOriginal,
+      windows: c.windows,
+      seqlen: c.seqlen,
+      predictions: c.predictions,
+      device: c.device,
+      bundles: c.bundles.map((b, i) => ({
+        bundle: b.label, ppl_quantized: b.pplQuantized, ppl_change_pct: b.pplChangePct, kl_mean: b.klMean, top1_agreement: b.top1Agreement, clear: c.clear[i],
+      })),
+      best: c.bundles[c.best].label,
+      verdict: c.verdict,
+    },
+    null,
+    1,
+  );
+}
+
 function report(r: QualityCheckResult): string {
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
   const lines = [
@@ -71,11 +114,11 @@ function report(r: QualityCheckResult): string {
 }
 
 async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
       options: {
-        model: { type: 'string' }, bundle: { type: 'string' }, text: { type: 'string' }, tokens: { type: 'string' },
+        model: { type: 'string' }, bundle: { type: 'string', multiple: true }, 'builtin-text': { type: 'boolean' }, text: { type: 'string' }, tokens: { type: 'string' },
         wikitext: { type: 'boolean' }, seqlen: { type: 'string' }, windows: { type: 'string' }, prompt: { type: 'string' },
         gen: { type: 'string' }, device: { type: 'string' }, revision: { type: 'string' }, 'hub-url': { type: 'string' },
         token: { type: 'string' }, json: { type: 'boolean' }, 'update-card': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -94,9 +137,10 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => controller.abort());
   let gpu: GpuRuntime | undefined;
   try {
-    if (!values.model || !values.bundle) throw new InputError('--model and --bundle are required');
-    const inputs = [values.text, values.tokens, values.wikitext].filter((v) => v !== undefined && v !== false).length;
-    if (inputs !== 1) throw new InputError('give exactly one of --text FILE, --tokens FILE or --wikitext');
+    const bundleArgs = (values.bundle as string[] | undefined) ?? [];
+    if (!values.model || bundleArgs.length === 0) throw new InputError('--model and --bundle are required');
+    const inputs = [values.text, values.tokens, values.wikitext, values['builtin-text']].filter((v) => v !== undefined && v !== false).length;
+    if (inputs !== 1) throw new InputError('give exactly one of --text FILE, --tokens FILE, --wikitext or --builtin-text');
     const seqlen = checkSeqlen(intArg(values.seqlen as string | undefined, 'seqlen', 256, SEQLEN_MIN, SEQLEN_MAX));
     const windows = values.windows === 'all' ? undefined : intArg(values.windows as string | undefined, 'windows', 8, 1, 1_000_000);
     const gen = intArg(values.gen as string | undefined, 'gen', 20, 0, 4096);
@@ -104,8 +148,10 @@ async function main(): Promise<number> {
     if (device !== 'cpu' && device !== 'webgpu') throw new InputError(`--device ${device}: expected cpu or webgpu`);
     const hubUrl = values['hub-url'] as string | undefined;
 
-    const bundleDir = resolve(String(values.bundle));
-    if (!(await stat(bundleDir).then((s) => s.isDirectory(), () => false))) throw new InputError(`--bundle ${values.bundle}: not a folder`);
+    const bundleDirs = bundleArgs.map((b) => resolve(b));
+    for (let i = 0; i < bundleDirs.length; i++) {
+      if (!(await stat(bundleDirs[i]).then((s) => s.isDirectory(), () => false))) throw new InputError(`--bundle ${bundleArgs[i]}: not a folder`);
+    }
 
     let tokens: number[] | undefined;
     let text: string | undefined;
@@ -125,6 +171,9 @@ async function main(): Promise<number> {
         throw new InputError(`--text ${values.text}: cannot read the file`);
       });
       textLabel = String(values.text);
+    } else if (values['builtin-text']) {
+      text = BUILTIN_TEXT;
+      textLabel = BUILTIN_TEXT_LABEL;
     } else {
       process.stderr.write('reading WikiText-2 raw test from the Hub…\n');
       text = joinWikiText(await fetchWikiTextRows({ hubUrl, signal: controller.signal }));
@@ -137,7 +186,7 @@ async function main(): Promise<number> {
       token: (values.token as string | undefined) ?? process.env.HF_TOKEN,
       signal: controller.signal,
     });
-    const bundle = await createNodeFsSource(bundleDir);
+    const bundles = await Promise.all(bundleDirs.map((d) => createNodeFsSource(d)));
 
     let notice: string | undefined;
     if (device === 'webgpu') {
@@ -149,9 +198,8 @@ async function main(): Promise<number> {
       }
     }
     let lastStage = '';
-    const result = await runQualityCheck({
+    const common = {
       original,
-      bundle,
       tokens,
       text,
       textLabel,
@@ -159,9 +207,34 @@ async function main(): Promise<number> {
       windows,
       prompt: values.prompt as string | undefined,
       genTokens: gen,
-      device: gpu ? 'webgpu' : 'cpu',
+      device: (gpu ? 'webgpu' : 'cpu') as EvalDevice,
       gpu,
       signal: controller.signal,
+    };
+    if (bundles.length > 1) {
+      const cmp = await compareBundles({
+        ...common,
+        bundles: bundles.map((source, i) => ({ label: bundleArgs[i], source })),
+        onProgress: (p) => {
+          if (values.json) return;
+          const key = `${p.bundle}:${p.stage}`;
+          if (key !== lastStage || p.done === p.total) process.stderr.write(`[${p.bundle + 1}/${p.bundles}] ${p.stage} ${p.done}/${p.total}\n`);
+          lastStage = key;
+        },
+      });
+      notice ??= cmp.bundles.find((b) => b.result.notice)?.result.notice;
+      if (notice) process.stderr.write(`notice: ${notice}\n`);
+      if (values['update-card']) for (let i = 0; i < bundles.length; i++) await updateCard(bundleDirs[i], qualityFigures(cmp.bundles[i].result));
+      process.stdout.write((values.json ? comparisonJson(cmp) : comparisonReport(cmp)) + '\n');
+      await (original as { close?: () => Promise<void> | void }).close?.();
+      for (const b of bundles) await b.close();
+      return 0;
+    }
+    const bundle = bundles[0];
+    const bundleDir = bundleDirs[0];
+    const result = await runQualityCheck({
+      ...common,
+      bundle,
       onProgress: (p) => {
         if (values.json) return;
         if (p.stage !== lastStage || p.done === p.total) process.stderr.write(`${p.stage} ${p.done}/${p.total}\n`);
@@ -190,6 +263,7 @@ async function main(): Promise<number> {
       process.stdout.write(report(result) + '\n');
       if (values['update-card']) process.stdout.write(`updated ${join(bundleDir, 'README.md')}\n`);
     }
+    await bundle.close();
     await (original as { close?: () => Promise<void> | void }).close?.();
     await bundle.close();
     return 0;

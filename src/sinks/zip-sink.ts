@@ -5,7 +5,8 @@
  */
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
 import type { BundleSink, FileWriter } from '../core/ports';
-import { SinkState } from './common';
+import { MANIFEST_FILE, SinkState } from './common';
+import { formatSha256Manifest, Sha256 } from './sha256';
 
 /** A fixed local-time date so the same bundle gives the same zip bytes in any time zone. */
 export const ZIP_MTIME = new Date(2000, 0, 1, 0, 0, 0);
@@ -22,6 +23,11 @@ export interface ZipSinkOptions {
   /** Entry modification time; fixed by default so output is reproducible. */
   mtime?: Date;
   label?: string;
+  /**
+   * Add manifest.sha256 (sha256sum format, every other entry) as the last entry, like the folder
+   * sinks write, so an unzipped bundle verifies with `sha256sum -c manifest.sha256`. Default true.
+   */
+  manifest?: boolean;
 }
 
 export interface ZipSink extends BundleSink {
@@ -43,6 +49,8 @@ export function createZipSink(opts: ZipSinkOptions): ZipSink {
   let zipError: Error | undefined;
   let bytesWritten = 0;
   let ended = false;
+  const withManifest = opts.manifest ?? true;
+  const sums: [string, string][] = [];
   const zip = new Zip((err, chunk, final) => {
     if (err) zipError = err;
     else pending.push(chunk);
@@ -82,23 +90,32 @@ export function createZipSink(opts: ZipSinkOptions): ZipSink {
       entry.mtime = mtime;
       zip.add(entry);
       let n = 0;
+      const hash = withManifest ? new Sha256() : null;
       return {
         async write(chunk) {
           st.assertOpen();
           if (chunk.length === 0) return;
           n += chunk.length;
+          hash?.update(chunk);
           entry.push(chunk);
           await flush();
         },
         async close() {
           entry.push(new Uint8Array(0), true);
           st.end(path, n, size);
+          if (hash) sums.push([path, hash.hex()]);
           await flush();
         },
       };
     },
     async finalize() {
       st.startFinalize();
+      if (withManifest && !sums.some(([p]) => p === MANIFEST_FILE)) {
+        const m = new ZipPassThrough(MANIFEST_FILE);
+        m.mtime = mtime;
+        zip.add(m);
+        m.push(new TextEncoder().encode(formatSha256Manifest(sums)), true);
+      }
       zip.end();
       await flush();
       if (!ended) throw new Error(`${label}: zip stream did not end`);

@@ -8,7 +8,7 @@ import { parseDemoIndex, DEMO_INDEX_FILE } from '../demo/catalog';
 import { filesFromDataTransfer } from '../sources/files/data-transfer';
 import { filesFromFileList, stripCommonFolder, type PathedFile } from '../sources/files/files-source';
 import type { BackendChoice, RunRequest, SourceSpec } from '../worker/protocol';
-import { bundleName } from './derive';
+import { bundleName, resolveBackend } from './derive';
 import { qualityOnNewRun } from './quality';
 import { session, pipeline } from './session';
 import { getApp, initialState, setApp, type Destination, type ModelKind, type PageCapabilities } from './store';
@@ -37,6 +37,14 @@ export function currentTarget(): { target: RunTarget; modelArg: string } | null 
   }
   if (!s.files) return null;
   return { target: { model: s.files.label }, modelArg: s.files.label };
+}
+
+/** Which model the page shows (a result made from another is stale). */
+export function modelKey(): string {
+  const s = getApp();
+  if (s.modelKind === 'demo') return `demo:${s.demoName}`;
+  if (s.modelKind === 'hub') return `hub:${s.hubUrl}:${s.repo.trim()}@${s.revision.trim() || 'main'}`;
+  return `files:${s.files?.label ?? ''}:${s.files?.count ?? 0}:${s.files?.bytes ?? 0}`;
 }
 
 function sourceSpec(): SourceSpec | null {
@@ -148,12 +156,26 @@ async function detectCapabilities(): Promise<void> {
     caps.worker = null;
   }
   setApp({ caps: { ...caps } });
+  if (getApp().calibration.state === 'none') void calibrate();
+}
+
+/** Time each backend once (a second or two, in the worker) so estimates and "auto" rest on measurement. */
+async function calibrate(): Promise<void> {
+  setApp({ calibration: { state: 'running', backends: [] } });
+  try {
+    const out = await pipeline().api().calibrate();
+    setApp({ calibration: out.ok ? { state: 'done', backends: out.calibrations } : { state: 'error', backends: [] } });
+  } catch {
+    setApp({ calibration: { state: 'error', backends: [] } });
+  }
 }
 
 // ---- model and settings ------------------------------------------------------------------
 
 function modelChanged(): void {
   setApp({ preflight: { state: 'none' }, comparison: { state: 'idle' } });
+  // The last run's result, inspection and check belonged to the earlier model: gone, not left beside the new one.
+  if (getApp().status !== 'running' && getApp().result && getApp().result!.modelKey !== modelKey()) reset();
   syncUrl();
   refreshPreflight();
 }
@@ -219,6 +241,13 @@ export function setSetting<K extends keyof QuantSettings>(key: K, value: QuantSe
   refreshPreflight();
 }
 
+/** A preflight suggestion's settings, applied in one click. */
+export function applySettings(patch: Partial<QuantSettings>): void {
+  setApp({ settings: { ...getApp().settings, ...patch } });
+  syncUrl();
+  refreshPreflight(0);
+}
+
 export function setBackend(backend: BackendChoice): void {
   setApp({ backend });
 }
@@ -263,7 +292,10 @@ export async function run(): Promise<void> {
     setApp({ status: 'error', error: { name: 'InputError', message: 'Choose a model first: a demo model, a Hub repo id, or model files.' } });
     return;
   }
+  // The button is disabled then; a link with autorun must not start what the preflight refused either.
+  if (s.preflight.state === 'ok' && s.preflight.info?.blocking) return;
   const name = bundleName(t.target.model, s.settings);
+  const chosen = resolveBackend(s.backend, s.preflight.info, s.settings, s.calibration.backends);
   let sink: RunRequest['sink'] = { kind: 'zip' };
   if (s.destination === 'opfs') sink = { kind: 'opfs', name };
   if (s.destination === 'folder') {
@@ -279,12 +311,13 @@ export async function run(): Promise<void> {
   session.zip = null;
   qualityOnNewRun(spec.kind === 'demo' ? spec.model.name : '');
   setApp({
-    status: 'running', progress: null, reports: [], result: null, error: null, notices: [], backendInfo: null,
+    status: 'running', progress: null, reports: [], result: null, error: null, notices: chosen.notice ? [chosen.notice] : [], backendInfo: null,
     selected: null, comparison: { state: 'idle' }, saveState: { state: 'idle', message: '' },
   });
+  const key = modelKey();
   const settings = s.settings;
   const out = await pipeline().run(
-    { source: spec, settings, backend: s.backend, sink, target: t.target, modelArg: t.modelArg },
+    { source: spec, settings, backend: chosen.backend, sink, target: t.target, modelArg: t.modelArg },
     {
       onProgress: (p) => {
         if (!cancelled) setApp({ progress: p });
@@ -300,7 +333,8 @@ export async function run(): Promise<void> {
   );
   if (!out.ok) {
     if (out.error.name === 'CancelledError' || cancelled) {
-      setApp({ status: 'idle', progress: null, notices: [...getApp().notices, 'Run cancelled; nothing was kept.'] });
+      // One message, and nothing of the abandoned run (no half-filled chart or table).
+      setApp({ status: 'idle', progress: null, reports: [], selected: null, notices: ['Run cancelled; nothing was kept.'] });
     } else {
       setApp({ status: 'error', error: out.error });
     }
@@ -322,8 +356,11 @@ export async function run(): Promise<void> {
       zipReady: !!session.zip,
       zipBytes: session.zip?.size ?? 0,
       savedTo: r.savedTo ?? null,
-      cliCommand: cliCommand(t.modelArg, settings, target.revision),
-      link: `${location.origin}${location.pathname}${runQuery(target, settings)}`,
+      cliCommand: s.modelKind === 'files' ? cliCommand(`<path to ${t.modelArg}>`, settings, target.revision) : cliCommand(t.modelArg, settings, target.revision),
+      link: `${location.origin}${location.pathname}${s.modelKind === 'files' ? shareQuery() : runQuery(target, settings)}`,
+      modelLabel: t.target.model,
+      settings,
+      modelKey: key,
     },
   });
   if (getApp().destination === 'opfs') void detectCapabilities(); // storage use changed
@@ -333,7 +370,7 @@ export async function cancel(): Promise<void> {
   if (getApp().status !== 'running') return;
   cancelled = true;
   session.zip = null;
-  setApp({ notices: [...getApp().notices, 'Cancelling…'] });
+  setApp({ notices: ['Cancelling…'] });
   await pipeline().cancel();
 }
 
@@ -418,4 +455,5 @@ export async function copyLink(): Promise<void> {
 export function reset(): void {
   session.zip = null;
   setApp({ status: initialState.status, progress: null, reports: [], result: null, error: null, notices: [], selected: null, comparison: { state: 'idle' } });
+  qualityOnNewRun('');
 }

@@ -4,6 +4,7 @@
  */
 import type { TensorReport } from '../core/pipeline/report';
 import { runFraction } from '../core/progress';
+import { computeSeconds, fasterBackend, peakMemoryBytes, type BackendCalibration, type ModelSize } from '../core/estimate';
 import type { QuantSettings } from '../core/settings';
 import type { BackendChoice, Preflight, RunProgress } from '../worker/protocol';
 import type { Destination, ModelKind, PageCapabilities } from './store';
@@ -95,18 +96,51 @@ export function progressView(p: RunProgress, finished = false): ProgressView {
   };
 }
 
+/** A preflight's size, as the estimate needs it. */
+export function modelSize(pf: Preflight): ModelSize {
+  return { parameters: pf.parameters, quantizedCount: pf.quantizedCount, tensorBytes: pf.tensorBytes, largestTensor: pf.largestTensor };
+}
+
+/** Download rate assumed for a Hub model before anything was measured (stated as such in the UI). */
+export const ASSUMED_DOWNLOAD_BYTES_PER_SEC = 50 * MB;
+
+export interface RunEstimateView {
+  /** Per calibrated backend: seconds of computation for this model and these settings. */
+  backends: { backend: 'cpu' | 'webgpu'; description: string; software: boolean; seconds: number }[];
+  /** The backend the run will use ('auto' resolved), and its total time including the download. */
+  chosen: { backend: 'cpu' | 'webgpu'; seconds: number } | null;
+  downloadSeconds: number;
+  peakMemoryBytes: number;
+  /** False until the worker's calibration is in. */
+  measured: boolean;
+}
+
+export function estimateRun(size: ModelSize, outputBytes: number, s: QuantSettings, backend: BackendChoice, cals: BackendCalibration[], kind: ModelKind, destination: Destination): RunEstimateView {
+  const backends = cals.map((c) => ({ backend: c.backend, description: c.description, software: c.software, seconds: computeSeconds(c, size, s) }));
+  const pick = backend === 'auto' ? fasterBackend(cals, size, s)?.backend.backend : backend;
+  const hit = backends.find((b) => b.backend === pick) ?? (backend !== 'cpu' ? undefined : backends.find((b) => b.backend === 'cpu'));
+  const downloadSeconds = kind === 'hub' ? size.tensorBytes / ASSUMED_DOWNLOAD_BYTES_PER_SEC : 0;
+  return {
+    backends,
+    chosen: hit ? { backend: hit.backend, seconds: hit.seconds + downloadSeconds } : null,
+    downloadSeconds,
+    peakMemoryBytes: peakMemoryBytes(size, outputBytes, destination),
+    measured: cals.length > 0,
+  };
+}
+
 /**
- * Rough time estimate before running: seconds per parameter measured on the CPU backend
- * (a 2-core machine; the MSE clip search dominates), a GPU assumed ~8× faster, and a download
- * rate for Hub models. Shown as an order of magnitude, not a promise.
+ * What the run uses: "auto" becomes the backend the calibration measured faster for this model
+ * (a software WebGPU adapter measures slow, so it loses to the CPU); before the calibration is in,
+ * "auto" stays the worker's (WebGPU when there is an adapter).
  */
-export function estimateSeconds(pf: Preflight, s: QuantSettings, backend: BackendChoice, gpu: GpuClass, kind: ModelKind): number {
-  const perParamCpu = s.bits === 16 ? 0.05e-6 : s.clip === 'mse' ? 1.8e-6 : 0.25e-6;
-  // Software adapters (SwiftShader, llvmpipe) are far slower than the plain CPU path.
-  const factor = backend === 'cpu' || gpu === 'none' ? 1 : gpu === 'software' ? 5 : 1 / 8;
-  const compute = pf.parameters * perParamCpu * factor * (s.rotation === 'none' ? 0.6 : 1);
-  const download = kind === 'hub' ? pf.tensorBytes / (30 * MB) : pf.tensorBytes / (400 * MB);
-  return compute + download;
+export function resolveBackend(choice: BackendChoice, pf: Preflight | undefined, s: QuantSettings, cals: BackendCalibration[]): { backend: BackendChoice; notice?: string } {
+  if (choice !== 'auto' || !pf || cals.length < 2) return { backend: choice };
+  const f = fasterBackend(cals, modelSize(pf), s);
+  if (!f) return { backend: choice };
+  const name = (b: BackendCalibration) => (b.backend === 'cpu' ? 'the CPU' : `WebGPU (${b.description}${b.software ? ', a software adapter' : ''})`);
+  const others = f.others.map((o) => `${name(o.backend)} ≈ ${formatDuration(o.seconds)}`).join(', ');
+  return { backend: f.backend.backend, notice: `Backend "auto": ${name(f.backend)}, measured faster for a model this size (≈ ${formatDuration(f.seconds)}; ${others}).` };
 }
 
 export type GpuClass = 'none' | 'software' | 'hardware';
@@ -137,7 +171,6 @@ export function preRunWarnings(pf: Preflight | undefined, caps: PageCapabilities
     else if (destination !== 'folder' && pf.outputBytes > 0.8 * free) w.push(`The bundle (${formatBytes(pf.outputBytes)}) is close to the browser's free storage (${formatBytes(free)}).`);
   }
   if (pf.tensorBytes > 4 * GB) w.push(`A large model (${formatBytes(pf.tensorBytes)}): it streams tensor by tensor, but the run is long — keep this tab open and the computer awake.`);
-  if (pf.hadamard?.startsWith('not possible')) w.push(`Rotation: ${pf.hadamard}`);
   return w;
 }
 
@@ -304,10 +337,11 @@ export function histogramView(r: TensorReport, log: boolean): HistogramView | nu
   };
 }
 
-/** Change in relative error versus plain RTN, in percentage points ("−21.92": rotation lowered it). */
+/** How much lower the relative error is than plain RTN, in percentage points ("+21.92": 21.92 points lower, better; "−0.40": worse). */
 export function gainText(gain: number | null): string {
   if (gain === null) return '—';
-  return `${gain > 0 ? '−' : '+'}${Math.abs(gain * 100).toFixed(2)}`;
+  if (gain === 0) return '0.00';
+  return `${gain > 0 ? '+' : '−'}${Math.abs(gain * 100).toFixed(2)}`;
 }
 
 /** Relative error as a percentage string. */

@@ -7,6 +7,7 @@ import type { DemoModel } from '../demo/catalog';
 import { filesFromDataTransfer } from '../sources/files/data-transfer';
 import { filesFromFileList, stripCommonFolder, type PathedFile } from '../sources/files/files-source';
 import type { QualityCallbacks, QualityOutput, QualityRequest, QualityTextSpec } from '../worker/protocol';
+import { resolveBackend } from './derive';
 import { pipeline, session } from './session';
 import { getApp, setApp, type QualityState, type QualityTextKind } from './store';
 
@@ -37,20 +38,35 @@ export function effectiveTarget(): QualityState['target'] {
   return runTargetAvailable() ? q().target : 'files';
 }
 
-/** The texts on offer: the demo's own only when checking that demo's run. */
+/** The texts on offer: the built-in one always (offline); the demo's own only when checking that demo's run. */
 export function textChoices(): { kind: QualityTextKind; label: string }[] {
   const s = getApp();
-  const out: { kind: QualityTextKind; label: string }[] = [];
+  const out: { kind: QualityTextKind; label: string }[] = [{ kind: 'builtin', label: 'Built-in evaluation text (offline, ~6 kB of plain English)' }];
   const demo = effectiveTarget() === 'run' && s.quality.runDemo ? demoModel(s.quality.runDemo) : undefined;
   if (demo) out.push({ kind: 'demo', label: `${demo.name} evaluation text (${demo.calibrationTokens ?? demo.calibration})` });
-  out.push({ kind: 'wikitext2', label: `WikiText-2 raw test (${s.hubUrl || 'huggingface.co'}, Salesforce/wikitext)` });
+  out.push({ kind: 'wikitext2', label: `WikiText-2 raw test (${s.hubUrl || 'huggingface.co'}, Salesforce/wikitext — needs the Hub)` });
   out.push({ kind: 'file', label: 'A text file (.txt)…' });
   return out;
 }
 
+/**
+ * Until the person picks one: WikiText-2 for a Hub model's run (the Hub is reachable then), the
+ * built-in text otherwise — demos and dropped folders work offline.
+ */
 export function effectiveTextKind(): QualityTextKind {
   const kinds = textChoices().map((c) => c.kind);
-  return kinds.includes(q().textKind) ? q().textKind : kinds[0];
+  if (!q().textChosen) return effectiveTarget() === 'run' && getApp().result && getApp().modelKind === 'hub' ? 'wikitext2' : 'builtin';
+  return kinds.includes(q().textKind) ? q().textKind : 'builtin';
+}
+
+export function chooseText(kind: QualityTextKind): void {
+  setQ({ textKind: kind, textChosen: true });
+}
+
+/** "Use the built-in text" after a failed fetch: switch and check again, in one click. */
+export function useBuiltinTextAndRun(): void {
+  chooseText('builtin');
+  void runQuality();
 }
 
 /** Called by run(): the previous check's figures belonged to the previous bundle. */
@@ -61,8 +77,8 @@ export function qualityOnNewRun(demoName: string): void {
     status: 'idle', progress: null, report: null, error: null, cardUpdated: null, cardReadme: null, cardManifest: null,
     target: 'run',
     runDemo: hasText ? demoName : '',
-    // The demo's own text is the natural default for it; otherwise keep what was chosen.
-    textKind: hasText ? 'demo' : q().textKind === 'demo' ? 'wikitext2' : q().textKind,
+    // A chosen demo text does not carry over to another model.
+    ...(!hasText && q().textKind === 'demo' ? { textKind: 'builtin' as const, textChosen: false } : {}),
   });
 }
 
@@ -70,7 +86,7 @@ export function qualityOnNewRun(demoName: string): void {
 
 export function setQualityTextFile(file: File | null): void {
   session.qualityText = file;
-  setQ({ textFile: file ? { name: file.name, bytes: file.size } : null, ...(file ? { textKind: 'file' as const } : {}) });
+  setQ({ textFile: file ? { name: file.name, bytes: file.size } : null, ...(file ? { textKind: 'file' as const, textChosen: true } : {}) });
 }
 
 function describe(files: PathedFile[]): { label: string; count: number; bytes: number } | null {
@@ -110,7 +126,14 @@ function textSpec(): QualityTextSpec | string {
     if (!session.qualityText) return 'choose or drop a text file first';
     return { kind: 'file', file: session.qualityText, name: session.qualityText.name };
   }
+  if (kind === 'builtin') return { kind: 'builtin' };
   return { kind: 'wikitext2', hubUrl: getApp().hubUrl || undefined, token: session.token || undefined };
+}
+
+/** Plain RTN beside this run's bundle, when the run rotated (rotation none already is plain RTN). */
+export function rtnComparisonAvailable(): boolean {
+  const r = getApp().result;
+  return effectiveTarget() === 'run' && !!r && r.settings.rotation !== 'none';
 }
 
 export async function runQuality(): Promise<void> {
@@ -131,6 +154,10 @@ export async function runQuality(): Promise<void> {
     genTokens: st.genTokens,
     device: st.device,
   };
+  if (target === 'run' && st.compareRtn && rtnComparisonAvailable()) {
+    const s = getApp();
+    req.compareRtn = { backend: resolveBackend(s.backend, s.preflight.info, s.result!.settings, s.calibration.backends).backend };
+  }
   setQ({ status: 'running', progress: null, report: null, error: null, cardUpdated: null, cardReadme: null, cardManifest: null });
   const cb: QualityCallbacks = {
     onProgress: (p) => {
@@ -187,6 +214,7 @@ export function downloadCardFile(which: 'README.md' | 'manifest.sha256'): void {
 // ---- what the panel shows ----------------------------------------------------------------
 
 const STAGE_LABEL: Record<string, string> = {
+  'quantize-rtn': 'quantizing with plain RTN (for the comparison)',
   text: 'reading the evaluation text',
   open: 'opening both models',
   'load-original': 'loading the original weights',
@@ -199,7 +227,10 @@ const STAGE_LABEL: Record<string, string> = {
 
 export function qualityProgressView(p: QualityProgress | null): { label: string; fraction: number; count: string } {
   if (!p) return { label: 'starting…', fraction: 0, count: '' };
+  // "evaluate:plain RTN (rotation none)": a stage of the comparison's second bundle.
+  const [stage, of] = p.stage.split(/:(.*)/s);
   const fraction = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
-  const count = p.stage === 'evaluate' ? `window ${p.done}/${p.total}` : p.stage.startsWith('load') ? `tensor ${p.done}/${p.total}` : '';
-  return { label: STAGE_LABEL[p.stage] ?? p.stage, fraction, count };
+  const count = stage === 'evaluate' ? `window ${p.done}/${p.total}` : stage.startsWith('load') || stage === 'quantize-rtn' ? `tensor ${p.done}/${p.total}` : '';
+  const label = STAGE_LABEL[stage] ?? stage;
+  return { label: of ? `${label} — ${of}` : label, fraction, count };
 }

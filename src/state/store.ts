@@ -7,7 +7,7 @@ import type { TensorReport } from '../core/pipeline/report';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../core/settings';
 import type { DemoModel } from '../demo/catalog';
 import type { QualityProgress } from '../eval/check';
-import type { BackendChoice, BackendInfo, BlockComparison, Preflight, QualityDevice, QualityReport, RunProgress, WorkerCapabilities, WorkerError } from '../worker/protocol';
+import type { BackendCalibration, BackendChoice, BackendInfo, BlockComparison, Preflight, QualityDevice, QualityReport, RunProgress, WorkerCapabilities, WorkerError } from '../worker/protocol';
 
 export type ModelKind = 'demo' | 'hub' | 'files';
 export type RunStatus = 'idle' | 'running' | 'done' | 'error';
@@ -37,15 +37,24 @@ export interface ResultState {
   savedTo: string | null;
   cliCommand: string;
   link: string;
+  /** What the bundle was made from: the model shown and the settings (to tell a stale result). */
+  modelLabel: string;
+  settings: QuantSettings;
+  /** The page's model when it ran (compared with the current one). */
+  modelKey: string;
 }
 
-export type QualityTextKind = 'demo' | 'wikitext2' | 'file';
+export type QualityTextKind = 'builtin' | 'demo' | 'wikitext2' | 'file';
 
 /** "Check quality" (SPEC §7): its choices, the dropped inputs (described; Files are in session), the outcome. */
 export interface QualityState {
   /** This run's bundle, or a bundle + original dropped on the panel. */
   target: 'run' | 'files';
   textKind: QualityTextKind;
+  /** The person picked the text; until then it follows the model (built-in offline text, WikiText-2 for Hub models). */
+  textChosen: boolean;
+  /** Also quantize with plain RTN and compare both on the same windows (this run's bundle only). */
+  compareRtn: boolean;
   /** The demo model whose evaluation text the last run's check can use ('' when the run was not such a demo). */
   runDemo: string;
   textFile: { name: string; bytes: number } | null;
@@ -70,7 +79,9 @@ export interface QualityState {
 
 export const initialQuality: QualityState = {
   target: 'run',
-  textKind: 'wikitext2',
+  textKind: 'builtin',
+  textChosen: false,
+  compareRtn: true,
   runDemo: '',
   textFile: null,
   original: null,
@@ -129,6 +140,8 @@ export interface AppState {
   /** Feedback of the last 'Copy link'. */
   linkCopied: 'copied' | 'failed' | null;
   quality: QualityState;
+  /** Measured cost of each backend (the worker's calibration), for estimates and "auto". */
+  calibration: { state: 'none' | 'running' | 'done' | 'error'; backends: BackendCalibration[] };
 }
 
 export const initialState: AppState = {
@@ -159,6 +172,7 @@ export const initialState: AppState = {
   comparison: { state: 'idle' },
   linkCopied: null,
   quality: { ...initialQuality },
+  calibration: { state: 'none', backends: [] },
 };
 
 export const useApp = create<AppState>()(() => ({ ...initialState }));

@@ -7,7 +7,7 @@ import { PreflightPanel } from './PreflightPanel';
 import { RunBar } from './RunBar';
 import { ProgressPanel } from './ProgressPanel';
 import { InspectPanel } from './InspectPanel';
-import { ResultPanel } from './ResultPanel';
+import { NextStepsPanel, ResultPanel } from './ResultPanel';
 import { QualityPanel } from './QualityPanel';
 
 export function App() {
@@ -38,6 +38,7 @@ export function App() {
           <PreflightPanel />
           <ProgressPanel />
           <ResultPanel />
+          <NextStepsPanel />
         </div>
       </div>
       {hasReports && <InspectPanel />}

@@ -1,6 +1,7 @@
 import { useRef, useState } from 'react';
 import { useApp } from '../state/store';
-import { formatBytes } from '../state/derive';
+import { estimateRun, formatBytes, formatDuration } from '../state/derive';
+import { knownModelSize, QWEN25_MODELS } from '../core/estimate';
 import { dropFiles, lookUpHubModel, pickFiles, setDemo, setHubUrl, setModelKind, setRepo, setRevision, setToken } from '../state/actions';
 import type { ModelKind } from '../state/store';
 
@@ -20,7 +21,7 @@ export function ModelPicker() {
   const running = useApp((s) => s.status === 'running');
   return (
     <section className="panel" aria-labelledby="model-h">
-      <h2 id="model-h">1 · Model</h2>
+      <h2 id="model-h">Model</h2>
       <div className="tabs" role="tablist">
         {TABS.map((t) => (
           <button key={t.kind} role="tab" aria-selected={kind === t.kind} disabled={running} onClick={() => setModelKind(t.kind)}>
@@ -92,7 +93,50 @@ function HubPicker() {
       <p className="muted" style={{ marginBottom: 0 }}>
         Tensors are streamed with range requests, one at a time. The token is sent only to the Hub — never put in the link, the bundle, storage or logs.
       </p>
+      <HubEstimates />
     </form>
+  );
+}
+
+/** Before any download: what each Qwen2.5 size costs here, from the measured backend calibration. */
+function HubEstimates() {
+  const settings = useApp((s) => s.settings);
+  const backend = useApp((s) => s.backend);
+  const destination = useApp((s) => s.destination);
+  const cal = useApp((s) => s.calibration);
+  return (
+    <div data-testid="hub-estimates">
+      <h3>Estimates for Qwen2.5 (these settings, this machine)</h3>
+      {cal.state !== 'done' || cal.backends.length === 0 ? (
+        <p className="muted">{cal.state === 'running' || cal.state === 'none' ? 'Timing the backends on two small models…' : 'No backend could be timed; no estimate.'}</p>
+      ) : (
+        <table className="cmp">
+          <thead>
+            <tr>
+              <th>model</th><th>download</th>
+              {cal.backends.map((b) => <th key={b.backend}>{b.backend === 'cpu' ? 'CPU' : `WebGPU${b.software ? ' (software)' : ''}`}</th>)}
+              <th>peak memory</th>
+            </tr>
+          </thead>
+          <tbody>
+            {QWEN25_MODELS.map((m) => {
+              const size = knownModelSize(m, settings.quantizeEmbeddings);
+              const outBytes = size.tensorBytes * 1.02; // f16 weights on the grid plus small scale tensors
+              const est = estimateRun(size, outBytes, settings, backend, cal.backends, 'hub', destination);
+              return (
+                <tr key={m.repo}>
+                  <td><button type="button" className="link" onClick={() => { setRepo(m.repo); lookUpHubModel(); }}>{m.repo.split('/')[1]}</button></td>
+                  <td>{formatBytes(size.tensorBytes)} ≈ {formatDuration(est.downloadSeconds)}</td>
+                  {est.backends.map((b) => <td key={b.backend} className={est.chosen?.backend === b.backend ? 'better' : ''}>{formatDuration(b.seconds)}</td>)}
+                  <td>{formatBytes(est.peakMemoryBytes)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <p className="muted" style={{ marginTop: 0 }}>Compute time scaled from the measured calibration; the download at an assumed 50 MB/s. Green: what “auto” would use.{destination === 'zip' ? ' Peak memory includes the zip, which is built in memory.' : ''}</p>
+    </div>
   );
 }
 

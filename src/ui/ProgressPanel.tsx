@@ -15,7 +15,7 @@ export function ProgressPanel() {
   const v = p && !(status === 'error' && p.tensorCount === 0) ? progressView(p, status === 'done') : null;
   return (
     <section className="panel" aria-labelledby="progress-h">
-      <h2 id="progress-h">4 · Progress</h2>
+      <h2 id="progress-h">Progress</h2>
       {status === 'running' && !v && <p className="muted">Starting the worker…</p>}
       {v && (
         <>

@@ -7,8 +7,8 @@ import { useRef, useState } from 'react';
 import { SEQLEN_CHOICES } from '../eval/calibration';
 import { formatBytes, formatDuration } from '../state/derive';
 import {
-  cancelQuality, downloadCardFile, dropPairFiles, effectiveTarget, effectiveTextKind, pickPairFiles, qualityProgressView,
-  runQuality, runTargetAvailable, setQuality, setQualityTextFile, textChoices,
+  cancelQuality, chooseText, downloadCardFile, dropPairFiles, effectiveTarget, effectiveTextKind, pickPairFiles, qualityProgressView,
+  rtnComparisonAvailable, runQuality, runTargetAvailable, setQuality, setQualityTextFile, textChoices, useBuiltinTextAndRun,
 } from '../state/quality';
 import { useApp, type QualityState, type QualityTextKind } from '../state/store';
 import type { QualityDevice, QualityReport } from '../worker/protocol';
@@ -30,7 +30,7 @@ export function QualityPanel() {
   const running = st.status === 'running';
   return (
     <section className="panel" aria-labelledby="quality-h" data-testid="quality" data-quality-status={st.status}>
-      <h2 id="quality-h">6 · Check quality</h2>
+      <h2 id="quality-h">Check quality</h2>
       <p className="muted" style={{ marginTop: 0 }}>
         Perplexity of the original and the quantized model on the same text (non-overlapping windows), the mean KL divergence and top-1
         agreement of their next-token predictions, and a greedy generation of each — computed in this tab.
@@ -53,7 +53,7 @@ export function QualityPanel() {
             <span>Evaluation text</span>
             <select value={textKind} onChange={(e) => {
               const k = e.target.value as QualityTextKind;
-              setQuality('textKind', k);
+              chooseText(k);
               if (k === 'file' && !st.textFile) textInput.current?.click();
             }}>
               {textChoices().map((c) => <option key={c.kind} value={c.kind}>{c.label}</option>)}
@@ -88,6 +88,12 @@ export function QualityPanel() {
             </select>
           </label>
         </div>
+        {rtnComparisonAvailable() && (
+          <label className="check" style={{ marginTop: 10 }}>
+            <input type="checkbox" checked={st.compareRtn} onChange={(e) => setQuality('compareRtn', e.target.checked)} />
+            Compare with plain RTN: quantize the same model with rotation “none” (other settings equal) and score both on the same windows
+          </label>
+        )}
         {textKind === 'file' && (
           <p style={{ marginBottom: 0 }}>
             <button type="button" className="secondary" onClick={() => textInput.current?.click()}>Choose a text file…</button>{' '}
@@ -108,7 +114,18 @@ export function QualityPanel() {
         <button className="secondary" onClick={() => void cancelQuality()} disabled={!running}>Cancel check</button>
         {running && <QualityProgressBar />}
       </div>
-      {st.status === 'error' && st.error && <ErrorBox error={st.error} title="The quality check failed" />}
+      {st.status === 'error' && st.error && (
+        st.error.name === 'OfflineError' ? (
+          <div className="error" role="alert" data-testid="error">
+            <b>The evaluation text could not be fetched</b>
+            <div>{st.error.message.charAt(0).toUpperCase() + st.error.message.slice(1)}.</div>
+            <div className="buttons" style={{ marginTop: 8 }}>
+              <button type="button" className="primary" onClick={() => useBuiltinTextAndRun()}>Use the built-in text</button>
+              <button type="button" className="secondary" onClick={() => { chooseText('file'); textInput.current?.click(); }}>Choose a text file…</button>
+            </div>
+          </div>
+        ) : <ErrorBox error={st.error} title="The quality check failed" />
+      )}
       {st.status === 'done' && st.report && <QualityResult report={st.report} state={st} />}
     </section>
   );
@@ -136,6 +153,7 @@ function QualityResult({ report: r, state }: { report: QualityReport; state: Qua
         <div className="fact" data-testid="kl-mean"><b>{r.klMean.toExponential(3)}</b><span>mean KL(original ‖ quantized), nats/token</span></div>
         <div className="fact" data-testid="top1"><b>{(r.top1Agreement * 100).toFixed(2)} %</b><span>top-1 agreement</span></div>
       </div>
+      {r.comparison && r.comparison.bundles.length > 1 && <ComparisonView c={r.comparison} />}
       <p className="muted" style={{ marginBottom: 4 }} data-testid="quality-device">
         {r.windows} of {r.windowsAvailable} windows × {r.seqlen} tokens ({r.predictions} predictions) of {r.textLabel ?? 'the text'} ({r.tokenCount} tokens),
         on <b>{r.device === 'webgpu' ? 'WebGPU' : 'CPU'}</b>{r.adapter ? <> — {r.adapter}</> : null}, in {formatDuration(r.elapsedMs / 1000)}.
@@ -164,6 +182,52 @@ function QualityResult({ report: r, state }: { report: QualityReport; state: Qua
       )}
       {state.cardUpdated === 'returned' && state.cardReadme && <pre className="readme" data-testid="quality-readme">{state.cardReadme}</pre>}
     </div>
+  );
+}
+
+/** The bundles side by side: a table (original first) and bars of mean KL and perplexity change; the verdict by measurement. */
+function ComparisonView({ c }: { c: NonNullable<QualityReport['comparison']> }) {
+  const maxKl = Math.max(...c.bundles.map((b) => b.klMean));
+  const maxPpl = Math.max(...c.bundles.map((b) => Math.abs(b.pplChangePct)));
+  return (
+    <div data-testid="comparison">
+      <h3>Which is better, measured</h3>
+      <table className="cmp" data-testid="comparison-table">
+        <thead><tr><th>bundle</th><th>perplexity</th><th>change</th><th>mean KL (nats/token)</th><th>top-1 agreement</th></tr></thead>
+        <tbody>
+          <tr><td>original</td><td data-testid="cmp-ppl-original">{c.pplOriginal.toFixed(4)}</td><td>—</td><td>—</td><td>—</td></tr>
+          {c.bundles.map((b, i) => (
+            <tr key={b.label} className={i === c.best ? 'best' : ''} data-testid={`cmp-row-${i}`}>
+              <td>{b.label}{i === c.best ? ' ★' : ''}</td>
+              <td data-testid="cmp-ppl">{b.pplQuantized.toFixed(4)}</td>
+              <td>{b.pplChangePct >= 0 ? '+' : ''}{b.pplChangePct.toFixed(2)} %</td>
+              <td data-testid="cmp-kl">{b.klMean.toExponential(3)}</td>
+              <td data-testid="cmp-top1">{(b.top1Agreement * 100).toFixed(2)} %</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div className="cmp-chart" role="img" aria-label="Mean KL and perplexity change per bundle (shorter is better)">
+        {c.bundles.map((b, i) => (
+          <Bars key={b.label} label={b.label} kl={b.klMean / (maxKl || 1)} ppl={Math.abs(b.pplChangePct) / (maxPpl || 1)} rtn={i > 0} klText={b.klMean.toExponential(2)} pplText={`${b.pplChangePct >= 0 ? '+' : ''}${b.pplChangePct.toFixed(2)} %`} />
+        ))}
+      </div>
+      <p className="verdict" data-testid="comparison-verdict">{c.verdict}</p>
+      <p className="muted" style={{ marginTop: 0 }}>Same {c.windows} windows × {c.seqlen} tokens of {c.textLabel} for every bundle; shorter bars are better. Weight error (in the table above) is only a proxy.</p>
+    </div>
+  );
+}
+
+function Bars({ label, kl, ppl, rtn, klText, pplText }: { label: string; kl: number; ppl: number; rtn: boolean; klText: string; pplText: string }) {
+  return (
+    <>
+      <span>{label} — KL</span>
+      <div className="track"><div className={`fill ${rtn ? 'rtn' : ''}`} style={{ width: `${(kl * 100).toFixed(1)}%` }} /></div>
+      <span>{klText}</span>
+      <span>{label} — perplexity change</span>
+      <div className="track"><div className={`fill ${rtn ? 'rtn' : ''}`} style={{ width: `${(ppl * 100).toFixed(1)}%` }} /></div>
+      <span>{pplText}</span>
+    </>
   );
 }
 

@@ -1,6 +1,11 @@
 import { downloadBundle, saveBundleTo } from '../state/actions';
 import { useApp } from '../state/store';
 import { errorTotals, formatBytes, formatDuration, pct } from '../state/derive';
+import { nextSteps } from '../state/next-steps';
+
+function settingsText(s: { bits: number; scheme: string; clip: string; rotation: string; blockSize: number }): string {
+  return s.bits === 16 ? `16-bit, rotation ${s.rotation}` : `W${s.bits} ${s.scheme}/${s.clip}, rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`;
+}
 
 export function ResultPanel() {
   const status = useApp((s) => s.status);
@@ -8,19 +13,32 @@ export function ResultPanel() {
   const reports = useApp((s) => s.reports);
   const caps = useApp((s) => s.caps);
   const save = useApp((s) => s.saveState);
+  const settings = useApp((s) => s.settings);
+  const comparison = useApp((s) => s.quality.report?.comparison);
   if (status !== 'done' || !r) return null;
   const t = errorTotals(reports);
+  const stale = JSON.stringify(settings) !== JSON.stringify(r.settings);
   return (
-    <section className="panel" aria-labelledby="result-h" data-testid="result">
-      <h2 id="result-h">5 · Result: {r.bundleName}</h2>
+    <section className="panel" aria-labelledby="result-h" data-testid="result" data-stale={stale ? 'true' : 'false'}>
+      <h2 id="result-h">Result: {r.bundleName}</h2>
+      {stale && (
+        <p className="stale" role="status" data-testid="stale">
+          This bundle was made from <b>{r.modelLabel}</b> with <b>{settingsText(r.settings)}</b>; the settings now shown ({settingsText(settings)}) would
+          make a different one — press Run for it.
+        </p>
+      )}
       <p style={{ marginTop: 0 }}>
         {r.files.length} files, {formatBytes(r.bytesWritten)} in {formatDuration(r.elapsedMs / 1000)} on {r.backend}.
         {r.savedTo && <> Written to <b>{r.savedTo}</b>.</>}
       </p>
+      {comparison && comparison.bundles.length > 1 ? (
+        <p className="verdict" data-testid="result-verdict">Measured (perplexity and KL on {comparison.textLabel}): {comparison.verdict}</p>
+      ) : (
+        t.tensors > 0 && <p className="muted" data-testid="result-verdict">Which setting is better is measured under “Check quality” (perplexity and KL against plain RTN on the same text).</p>
+      )}
       {t.tensors > 0 && (
-        <p className="notice" role="note">
-          Mean relative error <b>{pct(t.meanError, 3)}</b> vs plain RTN <b>{pct(t.meanBaseline, 3)}</b>:{' '}
-          {t.meanError < t.meanBaseline ? 'rotation helps on this model' : 'plain RTN is as good or better on this model (try rotation "none")'} — {t.betterThanBaseline}/{t.tensors} tensors better than plain RTN.
+        <p className="muted" role="note" data-testid="weight-error">
+          Weight error, as supporting detail: mean relative error {pct(t.meanError, 3)} vs plain RTN {pct(t.meanBaseline, 3)}; {t.betterThanBaseline}/{t.tensors} tensors lower than plain RTN.
         </p>
       )}
       <div className="runbar">
@@ -35,9 +53,34 @@ export function ResultPanel() {
       <h3>Summary (as the CLI prints it)</h3>
       <pre className="summary" data-testid="summary">{r.summary}</pre>
       <h3>Same bundle again</h3>
-      <pre className="summary">{`${r.cliCommand}\n\n${r.link}`}</pre>
+      <div className="result-links">
+        <pre className="summary wrap" data-testid="cli-command">{r.cliCommand}</pre>
+        <input readOnly value={r.link} aria-label="Link that reproduces this bundle" onFocus={(e) => e.target.select()} />
+      </div>
       <h3>Model card (README.md)</h3>
-      <pre className="readme" data-testid="readme">{r.readme}</pre>
+      <pre className="readme wrap" data-testid="readme">{r.readme}</pre>
+    </section>
+  );
+}
+
+/** After a run: load/test with ANEMLL, convert, and check in transformers — the bundle's folder name filled in. */
+export function NextStepsPanel() {
+  const status = useApp((s) => s.status);
+  const r = useApp((s) => s.result);
+  const prompt = useApp((s) => s.quality.prompt);
+  if (status !== 'done' || !r) return null;
+  const zipped = !r.savedTo;
+  const steps = nextSteps(r.bundleName, zipped, prompt.trim() || 'Once upon a time');
+  return (
+    <section className="panel" aria-labelledby="next-h" data-testid="next-steps">
+      <h2 id="next-h">Next steps: run {r.bundleName} with ANEMLL</h2>
+      {steps.map((s, i) => (
+        <div key={s.title}>
+          <h3>{i + 1}. {s.title}</h3>
+          {s.note && <p className="muted" style={{ margin: '0 0 4px' }}>{s.note}</p>}
+          <pre className="cmd" data-testid={`next-step-${i + 1}`}>{s.commands}</pre>
+        </div>
+      ))}
     </section>
   );
 }

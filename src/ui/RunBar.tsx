@@ -9,14 +9,24 @@ export function RunBar() {
   // Subscribing to the pieces the link is made of keeps the shown link current.
   useApp(useShallow((s) => [s.settings, s.repo, s.revision, s.demoName, s.modelKind, s.hubUrl]));
   const ready = useApp((s) => s.ready);
+  const pf = useApp((s) => s.preflight);
   const running = status === 'running';
+  // Why Run is off, said next to it (the preflight panel has the details and the fixes).
+  const blocked = !hasModel
+    ? 'Choose a model first.'
+    : pf.state === 'error'
+      ? 'The model cannot be processed (see “Before running”).'
+      : pf.state === 'ok' && pf.info?.blocking
+        ? 'These settings cannot run on this model — apply a suggestion under “Before running”.'
+        : null;
   return (
     <section className="panel runbar" aria-label="Run">
-      <button className="primary" onClick={() => void run()} disabled={running || !hasModel || !ready}>Run</button>
+      <button className="primary" onClick={() => void run()} disabled={running || !ready || blocked !== null} aria-describedby={blocked ? 'run-blocked' : undefined}>Run</button>
       <button className="secondary" onClick={() => void cancel()} disabled={!running}>Cancel</button>
       <button className="secondary" onClick={() => void copyLink()}>Copy link</button>
       {copied && <span role="status" className="muted">{copied === 'copied' ? 'Copied.' : 'Could not copy — select the link below.'}</span>}
-      <code title="This page's shareable link (no token in it)">{shareQuery()}</code>
+      {blocked && !running && <span id="run-blocked" className="error-inline" data-testid="run-blocked">{blocked}</span>}
+      <input className="link" readOnly value={shareQuery()} title="This page's shareable link (no token in it)" aria-label="Shareable link" onFocus={(e) => e.target.select()} />
     </section>
   );
 }

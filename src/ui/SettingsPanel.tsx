@@ -10,9 +10,12 @@ export function SettingsPanel() {
   const caps = useApp((st) => st.caps);
   const running = useApp((st) => st.status === 'running');
   const isDefault = JSON.stringify(s) === JSON.stringify(DEFAULT_SETTINGS);
+  // Once the model is known, every block size it accepts (down to 2), not a fixed list.
+  const known = useApp((st) => st.preflight.info?.blockSizes);
+  const blockSizes = known && known.length ? (known.includes(s.blockSize) ? known : [...known, s.blockSize].sort((a, b) => a - b)) : [...BLOCK_SIZES];
   return (
     <section className="panel" aria-labelledby="settings-h">
-      <h2 id="settings-h">2 · Settings {isDefault && <small className="muted">(defaults — same as the CLI)</small>}</h2>
+      <h2 id="settings-h">Settings {isDefault && <small className="muted">(defaults — same as the CLI)</small>}</h2>
       <fieldset disabled={running} style={{ border: 0, padding: 0, margin: 0 }}>
         <div className="settings">
           <label className="field">
@@ -48,7 +51,7 @@ export function SettingsPanel() {
           <label className="field">
             <span>Block size</span>
             <select value={s.blockSize} disabled={s.rotation !== 'block'} onChange={(e) => setSetting('blockSize', Number(e.target.value))}>
-              {BLOCK_SIZES.map((b) => <option key={b} value={b}>{b}</option>)}
+              {blockSizes.map((b) => <option key={b} value={b} disabled={!!known?.length && !known.includes(b)}>{b}{known?.length && !known.includes(b) ? ' (does not divide d)' : ''}</option>)}
             </select>
           </label>
           <label className="field">
@@ -73,15 +76,15 @@ export function SettingsPanel() {
           <label className="field">
             <span>Backend</span>
             <select value={backend} onChange={(e) => setBackend(e.target.value as BackendChoice)}>
-              <option value="auto">auto (WebGPU, else CPU)</option>
+              <option value="auto">auto (the faster, as measured)</option>
               <option value="webgpu">WebGPU</option>
               <option value="cpu">CPU</option>
             </select>
           </label>
-          <label className="field">
+          <label className="field wide">
             <span>Destination</span>
             <select value={destination} onChange={(e) => setDestination(e.target.value as Destination)}>
-              <option value="zip">.zip download (kept in memory)</option>
+              <option value="zip">.zip download (built in memory)</option>
               <option value="folder" disabled={!caps?.fileSystemAccess}>write into a folder{caps && !caps.fileSystemAccess ? ' (not in this browser)' : ''}</option>
               <option value="opfs" disabled={caps ? !caps.opfs : false}>browser storage (OPFS)</option>
             </select>

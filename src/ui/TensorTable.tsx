@@ -12,7 +12,7 @@ const COLUMNS: { key: SortKey | null; label: string }[] = [
   { key: 'baseline', label: 'plain RTN' },
   { key: 'sqnr', label: 'SQNR' },
   { key: null, label: 'plain SQNR' },
-  { key: 'gain', label: 'gain' },
+  { key: 'gain', label: 'gain vs RTN' },
 ];
 
 export function TensorTable({ filter, setFilter }: { filter: string; setFilter: (f: string) => void }) {
@@ -63,7 +63,7 @@ export function TensorTable({ filter, setFilter }: { filter: string; setFilter: 
           </tbody>
         </table>
       </div>
-      <p className="muted" style={{ fontSize: 12 }}>{rows.length} tensors shown. "gain": change in relative error (percentage points) versus plain RTN; green = rotation helped.</p>
+      <p className="muted" style={{ fontSize: 12 }}>{rows.length} tensors shown. "gain vs RTN": how many percentage points lower the relative weight error is than plain RTN (+ = lower, green). Weight error is a proxy — “Check quality” measures perplexity and KL.</p>
     </div>
   );
 }

@@ -11,6 +11,7 @@ import type { Backend } from '../core/ports';
 import { DEFAULT_SETTINGS } from '../core/settings';
 import { memoryModelSource } from '../../test/support/memory';
 import { makeTinyQwen2, tinyQwen2Files } from '../../test/support/tiny-qwen2';
+import { CpuBackend } from '../backends/cpu/cpu-backend';
 import { createPipelineApi, PROGRESS_INTERVAL_MS, type WorkerDeps } from './handler';
 import type { RunProgress, RunRequest } from './protocol';
 
@@ -144,5 +145,33 @@ describe('pipeline worker handler', () => {
     expect(out.preflight.label).toBe('h92');
     expect(out.preflight.blocking).toMatch(/n = 92/);
     expect(out.preflight.suggestions[0].settings).toEqual({ rotation: 'block', blockSize: 4 });
+  });
+
+  it('calibrate times the real pipeline on each backend; a WebGPU request that falls back to the CPU is not timed twice', async () => {
+    const opened: string[] = [];
+    const api = createPipelineApi({
+      openSource: async () => { throw new Error('not called'); },
+      openBackend: async (kind) => { opened.push(kind); return new CpuBackend(); },
+      runPipeline: async () => { throw new Error('not called'); },
+      now: () => performance.now(),
+    });
+    const out = await api.calibrate();
+    expect(out.ok).toBe(true);
+    if (!out.ok) return;
+    expect(opened).toEqual(['cpu', 'webgpu']);
+    expect(out.calibrations.map((c) => c.backend)).toEqual(['cpu']);
+    const c = out.calibrations[0];
+    expect(c.software).toBe(false);
+    // Two generated models: 1 layer (8 quantized tensors) and 2 layers (15).
+    expect(c.samples.map((x) => x.tensors)).toEqual([8, 15]);
+    expect(c.samples[1].parameters).toBeGreaterThan(5 * c.samples[0].parameters);
+    expect(c.perParamNs).toBeGreaterThan(0);
+    // Two samples, two unknowns: unless a coefficient was clamped at 0, the fit goes through both.
+    if (c.perTensorMs > 0) {
+      for (const x of c.samples) expect(c.perTensorMs * x.tensors + (c.perParamNs * x.parameters) / 1e6).toBeCloseTo(x.ms, 6);
+    }
+    // Asked again: the same measurement, not a new one.
+    const again = await api.calibrate();
+    expect(again.ok && again.calibrations[0].samples).toEqual(c.samples);
   });
 });

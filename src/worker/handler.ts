@@ -24,7 +24,14 @@ import type {
 } from './protocol';
 import { openSource, type OpenedSource } from './sources';
 import { Spool } from './spool';
+import { Sha256 } from '../sinks/sha256';
+import type { PathedFile } from '../sources/files/files-source';
+import { calibrateBackend } from './calibrate';
+import type { BackendCalibration } from '../core/estimate';
 import { cancelQuality, checkDroppedPair, checkLastRun, forgetRun, rememberRun } from './quality';
+
+/** Adapters that are software rasterisers (their WebGPU is far slower than the CPU path). */
+export const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
 
 /** Progress messages at most this often (phase changes always go through). */
 export const PROGRESS_INTERVAL_MS = 100;
@@ -107,6 +114,21 @@ async function makeSink(spec: SinkSpec, spool: Spool): Promise<BundleSink> {
   return createDirectorySink(spec.handle, spec.name);
 }
 
+/** sha256 of each dropped file, read in slices (a File may be far larger than one buffer). */
+async function hashFiles(files: PathedFile[], signal: AbortSignal): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  const step = 8 * 1024 * 1024;
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const h = new Sha256();
+    for (let o = 0; o < f.file.size; o += step) {
+      if (signal.aborted) throw new CancelledError();
+      h.update(new Uint8Array(await f.file.slice(o, o + step).arrayBuffer()));
+    }
+    out.push([f.path, h.hex()]);
+  }
+  return out;
+}
+
 async function capabilities(): Promise<WorkerCapabilities> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   const caps: WorkerCapabilities = {
@@ -176,6 +198,8 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
     let readme = '';
     const opened = await deps.openSource(req.source, { signal, onDownload: (p) => (download = p) });
     try {
+      // A dropped folder is nowhere the card's reader can find it: the card lists its files' hashes instead of a path.
+      const localFolder = req.source.kind === 'files' ? { name: req.source.label, files: await hashFiles(req.source.files, signal) } : undefined;
       backend = await deps.openBackend(req.backend, (m) => void cb.onNotice(m));
       void cb.onBackend({ name: backend.name, description: backend.description });
       const result = await deps.runPipeline(
@@ -185,6 +209,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
           backend,
           target: opened.hub ? { ...req.target, revision: opened.hub.revision } : req.target,
           modelArg: req.modelArg,
+          localFolder,
           signal,
           onProgress: (e) => {
             const now = deps.now();
@@ -216,7 +241,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
       // Kept for "Check quality": the original pinned to the revision that was read, and the bundle.
       const source: SourceSpec = req.source.kind === 'hub' && opened.hub ? { ...req.source, revision: opened.hub.revision } : req.source;
       const name = sink.kind === 'zip' ? req.target.model.split('/').pop() ?? 'bundle' : sink.name;
-      rememberRun(source, sink.kind === 'zip' ? { kind: 'zip', blob: out.zipBlob!, name } : sink);
+      rememberRun(source, sink.kind === 'zip' ? { kind: 'zip', blob: out.zipBlob!, name } : sink, { settings: req.settings, target: req.target, modelArg: req.modelArg });
       return { result: out };
     } catch (e) {
       // However the abort surfaced (a fetch's AbortError, a kernel's), the page hears one name.
@@ -283,8 +308,33 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
     }
   }
 
+  let calibrated: Promise<BackendCalibration[]> | null = null;
+
+  /** Each backend timed once per worker (the page asks once; a run never waits for it). */
+  function calibrate(): Promise<BackendCalibration[]> {
+    calibrated ??= (async () => {
+      const out: BackendCalibration[] = [];
+      for (const kind of ['cpu', 'webgpu'] as const) {
+        const backend = await deps.openBackend(kind, () => undefined).catch(() => null);
+        if (!backend) continue;
+        try {
+          if (backend.name !== kind) continue; // WebGPU fell back to the CPU: nothing new to time
+          const software = SOFTWARE_ADAPTER.test(backend.description);
+          out.push(await calibrateBackend(backend, { backend: kind, description: backend.description, software }, deps.now));
+        } catch {
+          // A backend that cannot finish the calibration is not offered by the estimate.
+        } finally {
+          await backend.dispose().catch(() => undefined);
+        }
+      }
+      return out;
+    })();
+    return calibrated;
+  }
+
   return {
   capabilities,
+  calibrate: () => guarded(async () => ({ calibrations: await calibrate() })),
   inspect: (source, settings) => guarded(() => inspect(source, settings)),
   run: (req, cb) => guarded(() => run(req, cb)),
   async cancel() {

@@ -5,6 +5,7 @@
 import type { ProgressEvent } from '../core/pipeline/events';
 import type { Preflight } from '../core/pipeline/preflight';
 import type { RunEstimate } from '../core/progress';
+import type { BackendCalibration } from '../core/estimate';
 import type { TensorReport } from '../core/pipeline/report';
 import type { QuantSettings } from '../core/settings';
 import type { RunTarget } from '../core/link';
@@ -12,8 +13,10 @@ import type { HubProgress } from '../sources/hub/progress';
 import type { PathedFile } from '../sources/files/files-source';
 import type { DemoModel } from '../demo/catalog';
 import type { QualityCheckResult, QualityProgress } from '../eval/check';
+import type { BundleComparison } from '../eval/compare-bundles';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
+export type { BackendCalibration } from '../core/estimate';
 
 export type SourceSpec =
   | { kind: 'hub'; repo: string; revision?: string; hubUrl?: string; /** Memory only; never echoed back. */ token?: string }
@@ -117,7 +120,9 @@ export type QualityTextSpec =
   /** WikiText-2 raw test from the Hub dataset Salesforce/wikitext. */
   | { kind: 'wikitext2'; hubUrl?: string; /** Memory only. */ token?: string }
   /** A text file the person dropped or picked. */
-  | { kind: 'file'; file: Blob; name: string };
+  | { kind: 'file'; file: Blob; name: string }
+  /** The built-in evaluation text shipped with the app (src/eval/builtin-text.ts): works offline. */
+  | { kind: 'builtin' };
 
 export type QualityDevice = 'auto' | 'webgpu' | 'cpu';
 
@@ -129,6 +134,8 @@ export interface QualityRequest {
   prompt?: string;
   genTokens: number;
   device: QualityDevice;
+  /** Also quantize the same model with plain RTN (rotation none, other settings equal) and score both on the same windows. */
+  compareRtn?: { backend: BackendChoice };
 }
 
 export interface QualityReport extends QualityCheckResult {
@@ -138,6 +145,8 @@ export interface QualityReport extends QualityCheckResult {
   pplChangePct: number;
   /** Leading greedy tokens that agree. */
   genAgree?: number;
+  /** Several bundles of the same model on the same windows, with the verdict by KL/perplexity. */
+  comparison?: BundleComparison;
 }
 
 export interface QualityOutput {
@@ -161,6 +170,8 @@ export interface QualityCallbacks {
 /** The worker's comlink API. */
 export interface PipelineWorkerApi {
   capabilities(): Promise<WorkerCapabilities>;
+  /** Time the real pipeline on two small generated models on each backend (src/worker/calibrate.ts). */
+  calibrate(): Promise<Outcome<{ calibrations: BackendCalibration[] }>>;
   inspect(source: SourceSpec, settings: QuantSettings): Promise<Outcome<{ preflight: Preflight }>>;
   run(req: RunRequest, callbacks: RunCallbacks): Promise<Outcome<{ result: RunResult }>>;
   cancel(): Promise<void>;

@@ -5,19 +5,27 @@
  * keeping manifest.sha256 in step.
  */
 import { CancelledError, InputError } from '../core/errors';
+import type { RunTarget } from '../core/link';
+import type { QuantSettings } from '../core/settings';
+import { BUILTIN_TEXT, BUILTIN_TEXT_LABEL } from '../eval/builtin-text';
+import { summarize, type ComparedBundle } from '../eval/compare-bundles';
+import { runPipeline } from '../core/pipeline/run';
+import { createZipSink } from '../sinks/zip-sink';
+import { Spool } from './spool';
+import { openBackend } from './backend';
 import type { ModelSource } from '../core/ports';
 import { Throttle } from '../core/progress';
 import { createStaticSource } from '../demo/static-source';
 import { calibrationText, checkIds, checkSeqlen, describeCalibration } from '../eval/calibration';
 import { updateCardQuality, updateManifestLine } from '../eval/card-update';
-import { qualityFigures, runQualityCheck, type EvalDevice, type QualityProgress } from '../eval/check';
+import { qualityFigures, runQualityCheck, type EvalDevice, type QualityCheckResult, type QualityProgress } from '../eval/check';
 import { openEvalModel } from '../eval/load-model';
 import { createGpuRuntime, type GpuRuntime } from '../gpu/runtime';
 import { MANIFEST_FILE } from '../sinks/common';
 import { COMPLETE_MARKER } from '../sinks/handle-sink';
 import { sha256Hex } from '../sinks/sha256';
 import { createFilesSource, type PathedFile } from '../sources/files/files-source';
-import type { QualityCallbacks, QualityOutput, QualityReport, QualityRequest, QualityTextSpec, SourceSpec } from './protocol';
+import type { BackendChoice, QualityCallbacks, QualityOutput, QualityReport, QualityRequest, QualityTextSpec, SourceSpec } from './protocol';
 import { openSource } from './sources';
 import { readZipEntries, rewriteZip, zipModelSource } from './zip-source';
 
@@ -30,12 +38,12 @@ export type HeldBundle =
   | { kind: 'opfs'; name: string }
   | { kind: 'folder'; handle: FileSystemDirectoryHandle; name: string };
 
-/** What the last finished run left: how to reopen its input, and where its output is. */
-let lastRun: { source: SourceSpec; bundle: HeldBundle } | null = null;
+/** What the last finished run left: how to reopen its input, where its output is, and how it was made. */
+let lastRun: { source: SourceSpec; bundle: HeldBundle; settings: QuantSettings; target: RunTarget; modelArg: string } | null = null;
 let current: AbortController | null = null;
 
-export function rememberRun(source: SourceSpec, bundle: HeldBundle): void {
-  lastRun = { source, bundle };
+export function rememberRun(source: SourceSpec, bundle: HeldBundle, made: { settings: QuantSettings; target: RunTarget; modelArg: string }): void {
+  lastRun = { source, bundle, ...made };
 }
 
 export function forgetRun(): void {
@@ -71,11 +79,14 @@ async function prepareText(spec: QualityTextSpec, signal: AbortSignal): Promise<
   if (spec.kind === 'file') {
     return { text: await calibrationText({ kind: 'file', file: spec.file }), label: spec.name };
   }
+  if (spec.kind === 'builtin') return { text: BUILTIN_TEXT, label: BUILTIN_TEXT_LABEL };
   const key = spec.hubUrl ?? '';
   let p = wikiCache.get(key);
   if (!p) {
     // Not tied to this check's signal: a cancelled check should not poison the cache for the next.
-    p = calibrationText({ kind: 'wikitext2', hubUrl: spec.hubUrl || undefined, accessToken: spec.token || undefined });
+    p = calibrationText({ kind: 'wikitext2', hubUrl: spec.hubUrl || undefined, accessToken: spec.token || undefined }).catch((e: unknown) => {
+      throw offlineError(e, spec.hubUrl);
+    });
     wikiCache.set(key, p);
     p.catch(() => wikiCache.delete(key));
   }
@@ -89,9 +100,40 @@ async function prepareText(spec: QualityTextSpec, signal: AbortSignal): Promise<
   return { text, label: describeCalibration({ kind: 'wikitext2' }) };
 }
 
+/**
+ * WikiText could not be had. A network failure (no answer at all) reads as being offline; an
+ * answer that was an error is the Hub's. Either way the page offers the built-in text and a file.
+ */
+function offlineError(e: unknown, hubUrl?: string): Error {
+  if (e instanceof CancelledError) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  const network = /failed to fetch|networkerror|fetch failed|load failed|network|ECONNREFUSED|ENOTFOUND|ERR_/i.test(msg) && !/HTTP [45]\d\d|status [45]\d\d/.test(msg);
+  const where = hubUrl || 'huggingface.co';
+  const err = new Error(
+    network
+      ? `you appear to be offline — WikiText-2 could not be fetched from ${where} (${msg}); choose a text file or the built-in text`
+      : `WikiText-2 could not be read from ${where} (${msg}); choose a text file or the built-in text`,
+  );
+  err.name = 'OfflineError';
+  return err;
+}
+
 // ---- running the check -------------------------------------------------------------------
 
-async function check(original: ModelSource, bundle: ModelSource, req: QualityRequest, cb: QualityCallbacks, signal: AbortSignal): Promise<QualityReport> {
+/** Another bundle of the same model to score on the same windows (e.g. plain RTN). */
+interface OtherBundle {
+  label: string;
+  source: ModelSource;
+}
+
+async function check(
+  original: ModelSource,
+  bundle: ModelSource,
+  req: QualityRequest,
+  cb: QualityCallbacks,
+  signal: AbortSignal,
+  compare?: { label: string; others: OtherBundle[] },
+): Promise<QualityReport> {
   const throttle = new Throttle(PROGRESS_INTERVAL_MS);
   const progress = (p: QualityProgress) => {
     if (throttle.ready(performance.now(), p.stage, p.done === p.total)) void cb.onProgress(p);
@@ -138,6 +180,19 @@ async function check(original: ModelSource, bundle: ModelSource, req: QualityReq
       signal,
       onProgress: progress,
     });
+    let comparison: QualityReport['comparison'];
+    if (compare && compare.others.length) {
+      const rows: ComparedBundle[] = [row(compare.label, r)];
+      for (const o of compare.others) {
+        const x = await runQualityCheck({
+          original, bundle: o.source, text: text.text, tokens: text.tokens, textLabel: text.label, seqlen: req.seqlen, windows: req.windows,
+          device: r.device, gpu: r.device === 'webgpu' ? gpu : undefined, signal,
+          onProgress: (p) => progress({ ...p, stage: `${p.stage}:${o.label}` }),
+        });
+        rows.push(row(o.label, x));
+      }
+      comparison = summarize(rows);
+    }
     let agree: number | undefined;
     if (r.generation) {
       const { originalIds: a, quantizedIds: b } = r.generation;
@@ -150,10 +205,45 @@ async function check(original: ModelSource, bundle: ModelSource, req: QualityReq
       figures: qualityFigures(r),
       pplChangePct: (r.pplQuantized / r.pplOriginal - 1) * 100,
       ...(agree !== undefined ? { genAgree: agree } : {}),
+      ...(comparison ? { comparison } : {}),
     };
   } finally {
     gpu?.destroy();
   }
+}
+
+function row(label: string, r: QualityCheckResult): ComparedBundle {
+  return { label, pplQuantized: r.pplQuantized, pplChangePct: (r.pplQuantized / r.pplOriginal - 1) * 100, klMean: r.klMean, top1Agreement: r.top1Agreement, result: r };
+}
+
+/** Quantize the last run's model again with other settings, into a zip held in memory, as a ModelSource. */
+async function quantizeVariant(
+  held: NonNullable<typeof lastRun>,
+  settings: QuantSettings,
+  backendChoice: BackendChoice,
+  signal: AbortSignal,
+  onProgress: (p: QualityProgress) => void,
+): Promise<ModelSource> {
+  const opened = await openSource(held.source, { signal });
+  const backend = await openBackend(backendChoice, () => undefined);
+  const spool = new Spool();
+  try {
+    await runPipeline({
+      source: opened.source,
+      sink: createZipSink({ onChunk: (c) => spool.push(c), onAbort: () => spool.clear(), label: 'plain RTN (in memory)' }),
+      settings,
+      backend,
+      target: held.target,
+      modelArg: held.modelArg,
+      signal,
+      onProgress: (e) => onProgress({ stage: 'quantize-rtn', done: e.tensorIndex, total: e.tensorCount }),
+    });
+  } finally {
+    opened.close();
+    await backend.dispose().catch(() => undefined);
+  }
+  const blob = new Blob(spool.take(), { type: 'application/zip' });
+  return zipModelSource(blob, await readZipEntries(blob, 'plain RTN bundle'), 'plain RTN');
 }
 
 async function withController<T>(f: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -246,7 +336,14 @@ export async function checkLastRun(req: QualityRequest, cb: QualityCallbacks): P
         dir = await bundleDir(b);
         bundle = createFilesSource(await dirFiles(dir), b.name);
       }
-      const report = await check(opened.source, bundle, req, cb, signal);
+      // "Did rotation help?" by measurement: plain RTN of the same model, scored on the same windows.
+      let compare: { label: string; others: OtherBundle[] } | undefined;
+      if (req.compareRtn && held.settings.rotation !== 'none') {
+        const rtnSettings: QuantSettings = { ...held.settings, rotation: 'none' };
+        const rtn = await quantizeVariant(held, rtnSettings, req.compareRtn.backend, signal, (p) => void cb.onProgress(p));
+        compare = { label: `chosen settings (rotation ${held.settings.rotation})`, others: [{ label: 'plain RTN (rotation none)', source: rtn }] };
+      }
+      const report = await check(opened.source, bundle, req, cb, signal, compare);
       const card = updatedCard(await readAll(bundle, 'README.md'), await readAll(bundle, MANIFEST_FILE), report.figures);
       if (signal.aborted) throw new CancelledError();
       const out: QualityOutput = { report, readme: card.text, manifest: card.manifest, cardUpdated: 'bundle' };

@@ -81,7 +81,7 @@ describe.skipIf(!HAS_FIXTURE)(fixtureSuite('eval CLI on tinystories-260k'), () =
 
   it.each([
     [['--bundle', 'x', '--tokens', 'y'], /--model and --bundle are required/],
-    [['--model', FIXTURE_DIR, '--bundle', FIXTURE_DIR], /exactly one of --text FILE, --tokens FILE or --wikitext/],
+    [['--model', FIXTURE_DIR, '--bundle', FIXTURE_DIR], /exactly one of --text FILE, --tokens FILE, --wikitext or --builtin-text/],
     [['--model', FIXTURE_DIR, '--bundle', FIXTURE_DIR, '--tokens', join(FIXTURE_DIR, 'eval.tokens.json'), '--seqlen', '64'], /--seqlen 64: expected an integer from 128 to 2048/],
     [['--model', FIXTURE_DIR, '--bundle', FIXTURE_DIR, '--tokens', join(FIXTURE_DIR, 'config.json')], /"ids": expected an array/],
     [['--model', FIXTURE_DIR, '--bundle', join(tmp, 'nope'), '--tokens', join(FIXTURE_DIR, 'eval.tokens.json')], /--bundle .*nope: not a folder/],

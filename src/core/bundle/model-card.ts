@@ -4,10 +4,19 @@ import type { QuantSettings } from '../settings';
 import { errorTotals, formatLayerSummary, type TensorReport } from '../pipeline/report';
 import { TOOL_NAME, TOOL_VERSION } from '../version';
 
+/** A model read from a local folder: what the reader needs to recreate the input. */
+export interface LocalFolder {
+  name: string;
+  /** [path, sha256 hex] of every file the run could read. */
+  files: [string, string][];
+}
+
 export interface ModelCardInput {
   target: RunTarget;
   /** What the CLI's --model was, for the reproduction command. */
   modelArg: string;
+  /** Set when the input was a local folder: the card names it and lists its file hashes instead of pretending a path. */
+  localFolder?: LocalFolder;
   settings: QuantSettings;
   reports: TensorReport[];
   quantizedCount: number;
@@ -70,6 +79,28 @@ export function modelCard(m: ModelCardInput): string {
     lines.push('## Quality check', '', '| metric | value |', '|---|---|');
     for (const [k, v] of Object.entries(m.quality)) lines.push(`| ${k} | ${typeof v === 'number' ? v.toPrecision(6) : v} |`);
     lines.push('');
+  }
+  if (m.localFolder) {
+    const settingsQuery = runQuery(m.target, s).replace(/^\?model=[^&]*&?/, '?');
+    lines.push(
+      '## Reproduce',
+      '',
+      `The input was a local folder named \`${m.localFolder.name}\` (not a Hub repo), holding these files:`,
+      '',
+      '| file | sha256 |',
+      '|---|---|',
+      ...m.localFolder.files.map(([p, h]) => `| ${p} | \`${h}\` |`),
+      '',
+      `With a folder holding the same files: in the app, drop it and open the settings link \`${settingsQuery}\`; or`,
+      '',
+      '```',
+      cliCommand(`<path to ${m.localFolder.name}>`, s, m.target.revision),
+      '```',
+      '',
+      'Same input, settings and seed give a byte-identical bundle.',
+      '',
+    );
+    return lines.join('\n');
   }
   lines.push(
     '## Reproduce',

@@ -1,6 +1,6 @@
 import type { ModelSource } from '../ports';
 import { bundleConfigJson } from '../bundle/config-json';
-import { modelCard } from '../bundle/model-card';
+import { modelCard, type LocalFolder } from '../bundle/model-card';
 import { quantizationConfigJson } from '../bundle/quantization-config';
 import type { RunTarget } from '../link';
 import type { QuantSettings } from '../settings';
@@ -29,6 +29,7 @@ export interface FinalizeOptions {
   reports: TensorReport[];
   target: RunTarget;
   modelArg: string;
+  localFolder?: LocalFolder;
   signal?: AbortSignal;
   calibration?: Pick<PipelineCalibration, 'source' | 'samples' | 'sha256'> | null;
 }
@@ -53,7 +54,7 @@ export async function writeBundleFiles(o: FinalizeOptions): Promise<void> {
     await sink.writeFile(f, src.size === 0 ? new Uint8Array(0) : await src.read(0, src.size, o.signal));
   }
   await text('README.md', modelCard({
-    target: o.target, modelArg: o.modelArg, settings, reports: o.reports,
+    target: o.target, modelArg: o.modelArg, localFolder: o.localFolder, settings, reports: o.reports,
     quantizedCount: plan.quantizedCount, rotated: plan.rotated, residualHadamard, calibration,
   }));
 }

@@ -23,6 +23,7 @@ describe('preflight', () => {
     const params = 64 * 64 + 2 * (64 * 64 + 2 * 32 * 64 + 32 + 32 + 64 + 64 * 64 + 3 * 96 * 64 + 2 * 64) + 64;
     expect(pf.parameters).toBe(params);
     expect(pf.tensorBytes).toBe(2 * params);
+    expect(pf.largestTensor).toBe(96 * 64); // gate/up/down
     expect(pf.hadamard).toBe('H64 (Sylvester)');
     expect(pf.blocking).toBeNull();
     expect(pf.blockSizes).toEqual([2, 4, 8, 16, 32, 64]);

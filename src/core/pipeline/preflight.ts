@@ -30,6 +30,8 @@ export interface Preflight {
   planItems: number;
   quantizedCount: number;
   parameters: number;
+  /** Elements of the largest tensor (what the run holds in memory at once). */
+  largestTensor: number;
   dtypes: string[];
   /** Bytes of the bundle's safetensors files plus pass-through files (README/JSON excluded). */
   outputBytes: number;
@@ -79,9 +81,12 @@ export async function preflight(source: ModelSource, settings: QuantSettings, op
   const outLayout = planSafetensorsShards(outPlan.items.flatMap((it) => it.outputs), { maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
   const passThrough = files.filter((f) => PASS_THROUGH_FILES.includes(f.path)).reduce((s, f) => s + f.size, 0);
   let parameters = 0;
+  let largestTensor = 0;
   const dtypes = new Set<string>();
   for (const { info } of model.tensors.values()) {
-    parameters += info.shape.reduce((a, b) => a * b, 1);
+    const n = info.shape.reduce((a, b) => a * b, 1);
+    parameters += n;
+    largestTensor = Math.max(largestTensor, n);
     dtypes.add(info.dtype);
   }
   return {
@@ -95,6 +100,7 @@ export async function preflight(source: ModelSource, settings: QuantSettings, op
     planItems: outPlan.items.length,
     quantizedCount: outPlan.quantizedCount,
     parameters,
+    largestTensor,
     dtypes: [...dtypes].sort(),
     outputBytes: outLayout.files.reduce((s, f) => s + f.size, 0) + passThrough,
     config: {

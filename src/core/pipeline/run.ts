@@ -4,6 +4,7 @@ import type { Qwen2Config } from '../qwen2/config';
 import type { QuantSettings } from '../settings';
 import { decodeToF32 } from '../safetensors/dtype';
 import { planSafetensorsShards } from '../safetensors/writer';
+import type { LocalFolder } from '../bundle/model-card';
 import type { RunTarget } from '../link';
 import { CalibrationStream, checkCalibration, type PipelineCalibration } from './calibration';
 import type { ProgressEvent, Phase } from './events';
@@ -31,6 +32,8 @@ export interface PipelineOptions {
   target: RunTarget;
   /** The CLI `--model` argument for the card's reproduction command (default: target.model). */
   modelArg?: string;
+  /** The input was a local folder (not on the Hub): its name and file hashes, so the card names it honestly. */
+  localFolder?: LocalFolder;
   maxShardBytes?: number;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
@@ -126,7 +129,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
 
     emit('finalize', 'writing config, tokenizer and model card');
     await writeBundleFiles({
-      source, sink, prep, settings, reports, target: opts.target, modelArg: opts.modelArg ?? opts.target.model, signal,
+      source, sink, prep, settings, reports, target: opts.target, modelArg: opts.modelArg ?? opts.target.model, localFolder: opts.localFolder, signal,
       calibration: calibration ? { source: calibration.source, samples: calibration.samples, sha256: calibration.sha256 } : null,
     });
     throwIfAborted(signal);
