@@ -33,6 +33,8 @@ export async function openApp(s: Session, query = ''): Promise<void> {
     console.error = (...a) => { window.__errors.push('console: ' + a.map(String).join(' ')); orig(...a); };
   `);
   await s.waitFor('main[data-ready="true"]');
+  // The worker's capability badge arrives last and can reflow the header; clicks wait for it.
+  await s.waitUntil('return document.querySelector("[aria-label=\'Browser capabilities\']")?.innerText.includes("in workers")', 'the worker capability badge');
 }
 
 export function pageErrors(s: Session): Promise<string[]> {

@@ -30,7 +30,7 @@ describe('WebKit: first load and demo links', () => {
     );
     expect(chips).toContain('WebGPU missing');
     expect(chips).toContain('in workers: no (CPU path)');
-    expect(chips).toContain('browser storage: not in this browser');
+    expect(chips).toContain('no browser storage');
     const dest = await s.execute<{ value: string; label: string; disabled: boolean }[]>(
       'return [...document.querySelectorAll("label select option")].filter((o) => o.parentElement.parentElement.innerText.startsWith("Destination")).map((o) => ({ value: o.value, label: o.textContent, disabled: o.disabled }));',
     );

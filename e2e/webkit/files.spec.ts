@@ -48,6 +48,7 @@ describe('WebKit: model files chosen in the page', () => {
   it('runs a model dropped on the page as files (a DataTransfer drop event)', async () => {
     await openApp(s, '?backend=cpu');
     await s.clickButton('Files / folder');
+    await s.waitFor('[data-testid="dropzone"]');
     const names = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
     const payload = names.map((name) => ({ name, b64: readFileSync(path.join(FIXTURE, name)).toString('base64') }));
     await s.execute(`

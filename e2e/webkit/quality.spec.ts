@@ -73,6 +73,12 @@ describe('WebKit: check quality', () => {
     expect(await innerText(s, '[data-testid="gen-original"]')).toBe(ref.generation.original);
     expect(await innerText(s, '[data-testid="gen-quantized"]')).toBe(ref.generation.quantized);
     expect(await innerText(s, '[data-testid="quality-device"]')).toMatch(/4 of \d+ windows × 256 tokens .* on CPU/);
+    // No WebGPU in WebKit's workers: said plainly, and not offered as a device.
+    const panelText = await innerText(s, PANEL);
+    expect(panelText).toContain('WebGPU is not available in this browser’s workers; ran on the CPU.');
+    expect(panelText).not.toContain('choose device "WebGPU"');
+    expect(await s.execute('const o = [...document.querySelectorAll(arguments[0] + " option[value=webgpu]")].pop(); return { label: o.textContent, disabled: o.disabled };', PANEL))
+      .toEqual({ label: 'WebGPU (not in this browser)', disabled: true });
     expect(await innerText(s, '[data-testid="readme"]')).toContain('## Quality check');
     await screenshot(s, '09-quality', PANEL);
 
