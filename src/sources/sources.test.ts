@@ -177,4 +177,16 @@ describe('files source', () => {
     expect(files.map((f) => f.path)).toEqual(['Qwen2.5/config.json', 'Qwen2.5/model-1.safetensors', 'Qwen2.5/model-2.safetensors', 'Qwen2.5/extra/a.txt']);
     expect(await createFilesSource(files).listFiles()).toEqual(['config.json', 'extra/a.txt', 'model-1.safetensors', 'model-2.safetensors']);
   });
+
+  it('falls back to the item\'s File where its entry cannot be read (WebKit, in-memory files)', async () => {
+    const bytes = new File(['{"model_type":"qwen2"}'], 'config.json');
+    const unreadable = {
+      isFile: true, isDirectory: false, name: 'config.json', fullPath: '/config.json',
+      file: (_ok: (f: File) => void, err: (e: unknown) => void) => err(new DOMException('Path does not exist', 'NotFoundError')),
+    };
+    const dt = { items: [{ kind: 'file', webkitGetAsEntry: () => unreadable, getAsFile: () => bytes }], files: [bytes] } as unknown as DataTransfer;
+    const files = await filesFromDataTransfer(dt);
+    expect(files.map((f) => f.path)).toEqual(['config.json']);
+    expect(await files[0].file.text()).toBe('{"model_type":"qwen2"}');
+  });
 });

@@ -132,9 +132,21 @@ async function detectCapabilities(): Promise<void> {
     adapter: null,
     worker: null,
     fileSystemAccess: typeof (window as unknown as { showDirectoryPicker?: unknown }).showDirectoryPicker === 'function',
-    opfs: typeof navigator.storage?.getDirectory === 'function',
+    opfs: false,
+    opfsUnavailable: null,
     storage: null,
   };
+  if (typeof navigator.storage?.getDirectory !== 'function') caps.opfsUnavailable = 'not in this browser';
+  else {
+    // The API can exist and still refuse: WebKit throws UnknownError in sessions without
+    // persistent storage (private windows, automation). Ask once so the choice is never offered in vain.
+    try {
+      await navigator.storage.getDirectory();
+      caps.opfs = true;
+    } catch (e) {
+      caps.opfsUnavailable = `refused in this window: ${(e as Error).name || 'error'}`;
+    }
+  }
   if (nav.gpu) {
     try {
       const a = await nav.gpu.requestAdapter();

@@ -20,6 +20,8 @@ export interface PageCapabilities {
   worker: WorkerCapabilities | null;
   fileSystemAccess: boolean;
   opfs: boolean;
+  /** Why browser storage (OPFS) cannot be used here, in words; null when it can. */
+  opfsUnavailable: string | null;
   storage: { quota: number; usage: number } | null;
 }
 

@@ -11,7 +11,8 @@ export function Capabilities() {
       <span className={`chip ${caps.webgpu ? 'ok' : 'no'}`}>WebGPU {caps.webgpu ? 'present' : 'missing'}</span>
       {workerGpu !== null && <span className={`chip ${workerGpu ? 'ok' : 'no'}`}>in workers: {workerGpu ? 'yes' : 'no (CPU path)'}</span>}
       {caps.adapter && <span className="chip" title="GPU adapter">{caps.adapter}</span>}
-      {caps.storage && <span className="chip">storage free {formatBytes(Math.max(0, caps.storage.quota - caps.storage.usage))}</span>}
+      {caps.storage && caps.opfs && <span className="chip">storage free {formatBytes(Math.max(0, caps.storage.quota - caps.storage.usage))}</span>}
+      {!caps.opfs && <span className="chip no" title={`Browser storage (OPFS): ${caps.opfsUnavailable ?? 'not in this browser'}. Bundles are saved as a .zip download instead.`}>no browser storage</span>}
     </div>
   );
 }

@@ -17,6 +17,7 @@ import { ErrorBox } from './ErrorBox';
 export function QualityPanel() {
   const st = useApp((s) => s.quality);
   const pipelineRunning = useApp((s) => s.status === 'running');
+  const noWorkerGpu = useApp((s) => !!s.caps?.worker && !(s.caps.worker.webgpu && s.caps.worker.adapter));
   const bundleName = useApp((s) => s.result?.bundleName);
   // Subscriptions the derived choices read (hub address, demo list, run state).
   useApp((s) => s.hubUrl);
@@ -83,7 +84,7 @@ export function QualityPanel() {
             <span>Check device</span>
             <select value={st.device} onChange={(e) => setQuality('device', e.target.value as QualityDevice)}>
               <option value="auto">auto</option>
-              <option value="webgpu">WebGPU</option>
+              <option value="webgpu" disabled={noWorkerGpu}>WebGPU{noWorkerGpu ? ' (not in this browser)' : ''}</option>
               <option value="cpu">CPU</option>
             </select>
           </label>

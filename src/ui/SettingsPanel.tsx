@@ -86,9 +86,14 @@ export function SettingsPanel() {
             <select value={destination} onChange={(e) => setDestination(e.target.value as Destination)}>
               <option value="zip">.zip download (built in memory)</option>
               <option value="folder" disabled={!caps?.fileSystemAccess}>write into a folder{caps && !caps.fileSystemAccess ? ' (not in this browser)' : ''}</option>
-              <option value="opfs" disabled={caps ? !caps.opfs : false}>browser storage (OPFS)</option>
+              <option value="opfs" disabled={caps ? !caps.opfs : false}>browser storage (OPFS){caps && !caps.opfs ? ` (${caps.opfsUnavailable ?? 'not in this browser'})` : ''}</option>
             </select>
           </label>
+          {caps && !caps.fileSystemAccess && !caps.opfs && (
+            <p className="muted" data-testid="destination-note" style={{ gridColumn: '1 / -1', margin: 0 }}>
+              This browser can neither write into a folder nor keep the bundle in browser storage ({caps.opfsUnavailable ?? 'not available'}); it is made in memory and saved as a .zip download.
+            </p>
+          )}
         </div>
       </fieldset>
     </section>

@@ -151,7 +151,10 @@ async function check(
   let notice: string | undefined;
   if (req.device === 'auto' && info.f32Bytes < TINY_MODEL_F32_BYTES) {
     device = 'cpu';
-    notice = 'A model this small runs faster on the CPU than through WebGPU; ran on the CPU (choose device "WebGPU" to force it).';
+    // Offer WebGPU only where the worker has it (Safari/WebKit workers may have no navigator.gpu).
+    notice = 'gpu' in navigator
+      ? 'A model this small runs faster on the CPU than through WebGPU; ran on the CPU (choose device "WebGPU" to force it).'
+      : 'WebGPU is not available in this browser’s workers; ran on the CPU.';
   }
   let gpu: GpuRuntime | undefined;
   if (device === 'webgpu') {

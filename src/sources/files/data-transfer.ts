@@ -40,13 +40,24 @@ async function walkEntry(entry: EntryLike, prefix: string, out: PathedFile[]): P
 
 export async function filesFromDataTransfer(dt: DataTransfer): Promise<PathedFile[]> {
   const out: PathedFile[] = [];
-  const items = dt.items ? Array.from(dt.items) : [];
-  // Entries must be taken synchronously: the DataTransfer is emptied after the event handler yields.
-  const entries = items
-    .filter((it) => it.kind === 'file')
-    .map((it) => (it.webkitGetAsEntry ? (it.webkitGetAsEntry() as unknown as EntryLike | null) : null));
+  const items = dt.items ? Array.from(dt.items).filter((it) => it.kind === 'file') : [];
+  // Entries and files must be taken synchronously: the DataTransfer is emptied after the event handler yields.
+  const entries = items.map((it) => (it.webkitGetAsEntry ? (it.webkitGetAsEntry() as unknown as EntryLike | null) : null));
+  const asFiles = items.map((it) => (typeof it.getAsFile === 'function' ? it.getAsFile() : null));
   if (entries.length > 0 && entries.every((e) => e !== null)) {
-    for (const e of entries) await walkEntry(e!, '', out);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const plain = asFiles[i];
+      if (e.isFile && plain) {
+        // WebKit gives in-memory files (dropped from a page, or made by script) an entry whose
+        // file() fails with NotFoundError; the item's own File has the bytes.
+        try {
+          await walkEntry(e, '', out);
+        } catch {
+          out.push({ path: plain.name, file: plain });
+        }
+      } else await walkEntry(e, '', out);
+    }
     return out;
   }
   for (const f of Array.from(dt.files ?? [])) out.push({ path: f.webkitRelativePath || f.name, file: f });
