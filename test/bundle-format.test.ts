@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { openSafetensorsModel } from '../src/core/safetensors/model';
 import { readTensorF32 } from '../src/core/safetensors/read-tensor';
 import { memoryModelSource } from './support/memory';
-import { PROJECTIONS } from '../src/core/qwen2/plan';
 import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE, readFolder, runInMemory, tinyModelFiles } from './support/bundle';
 import { roundToF16 } from '../src/core/safetensors/dtype';
+import { checkSpBundle } from './support/sp-format';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -16,68 +16,7 @@ const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const tinyFiles = (): Promise<Record<string, Uint8Array>> =>
   tinyModelFiles({ hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 80, tie: true, seed: 7, outliers: true });
 
-async function checkBundle(files: Record<string, Uint8Array>, bits: 4 | 8, layers: number, quantizeEmbeddings: boolean) {
-  const model = await openSafetensorsModel(memoryModelSource(files));
-  const qmax = 2 ** (bits - 1) - 1;
-  const names = new Set(model.tensors.keys());
-  const expected = new Set<string>(['model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']);
-  for (let l = 0; l < layers; l++) {
-    expected.add(`model.layers.${l}.input_layernorm.weight`).add(`model.layers.${l}.post_attention_layernorm.weight`);
-    for (const p of PROJECTIONS) {
-      const pre = `model.layers.${l}.${p.endsWith('proj') && ['gate_proj', 'up_proj', 'down_proj'].includes(p) ? 'mlp' : 'self_attn'}.${p}`;
-      for (const k of ['weight', 'bias', 'input_scales', 'output_scales', 'codebook']) expected.add(`${pre}.${k}`);
-    }
-  }
-  expect([...names].sort()).toEqual([...expected].sort());
-  let gridChecked = 0;
-  for (const [name, t] of model.tensors) {
-    expect(t.info.dtype, name).toBe('F16');
-    if (!name.endsWith('.weight') || !name.includes('_proj')) continue;
-    const pre = name.slice(0, -'.weight'.length);
-    const get = async (n: string) => {
-      const x = model.tensors.get(n)!;
-      return { shape: x.info.shape, data: await readTensorF32(model.files.get(x.file)!.source, x.info) };
-    };
-    const w = await get(name);
-    const [rows, cols] = w.shape;
-    const si = await get(`${pre}.input_scales`);
-    const so = await get(`${pre}.output_scales`);
-    const cb = await get(`${pre}.codebook`);
-    const b = await get(`${pre}.bias`);
-    expect(si.shape).toEqual([1, cols]);
-    expect(so.shape).toEqual([rows, 1]);
-    expect(b.shape).toEqual([rows]);
-    expect(Array.from(cb.data)).toEqual(Array.from({ length: 2 ** bits }, (_, i) => i - qmax - 1));
-    if (!/[qkv]_proj$/.test(pre)) expect(b.data.every((v) => v === 0)).toBe(true);
-    // The loader's W_q = weight / fp16(s_in · s_out) must land on the grid.
-    const distinct = new Set<number>();
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const q = w.data[r * cols + c] / Math.fround(si.data[c] * so.data[r]);
-        const rq = Math.round(q);
-        expect(Math.abs(q - rq)).toBeLessThanOrEqual(2 ** -9 * Math.max(1, Math.abs(q)));
-        expect(rq).toBeGreaterThanOrEqual(-qmax - 1);
-        expect(rq).toBeLessThanOrEqual(qmax);
-        distinct.add(rq);
-      }
-    }
-    expect(distinct.size).toBeLessThanOrEqual(2 ** bits);
-    expect(distinct.size).toBeGreaterThan(2 ** bits / 2); // a real spread of codes, not a degenerate tensor
-    gridChecked++;
-  }
-  expect(gridChecked).toBe(7 * layers);
-  // Norms are ones after fusion.
-  const norm = model.tensors.get('model.norm.weight')!;
-  expect(Array.from(await readTensorF32(model.files.get(norm.file)!.source, norm.info)).every((v) => v === 1)).toBe(true);
-  // Quantized embedding: one shared integer grid per row (sp) → ≤ 2^b distinct values per row.
-  if (quantizeEmbeddings) {
-    const e = model.tensors.get('model.embed_tokens.weight')!;
-    const data = await readTensorF32(model.files.get(e.file)!.source, e.info);
-    const cols = e.info.shape[1];
-    const row0 = new Set(Array.from(data.subarray(0, cols)));
-    expect(row0.size).toBeLessThanOrEqual(2 ** bits);
-  }
-}
+const checkBundle = (files: Record<string, Uint8Array>, bits: 4 | 8, layers: number, quantizeEmbeddings: boolean) => checkSpBundle(files, { bits, layers, quantizeEmbeddings });
 
 describe('ANEMLL SP bundle layout', () => {
   it.each([

@@ -242,10 +242,13 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
     const g = group(it);
     return g === 'embedding' ? -1 : g === 'head' ? layers : it.layer!;
   };
+  // In forward order a layer's projections also come in compute order (q, k, v, o, gate, up, down):
+  // true-sequential GPTQ finishes them, and the writer takes them, in that order.
+  const describedIndex = new Map(described.map((t, i) => [t.name, i]));
   const rank = (it: PlanItem): number[] => [
     groupRank(it),
     it.kind === 'norm' ? 0 : 1,
-    it.kind === 'lm_head' && tiedHead ? Infinity : pos(it), // a tied head follows the embedding
+    it.kind === 'lm_head' && tiedHead ? Infinity : forwardOrder ? describedIndex.get(it.source)! : pos(it), // a tied head follows the embedding
   ];
   items.sort((a, b) => {
     const ra = rank(a);
