@@ -20,6 +20,7 @@ import { calibrationText, checkIds, checkSeqlen, describeCalibration } from '../
 import { updateCardQuality, updateManifestLine } from '../eval/card-update';
 import { qualityFigures, runQualityCheck, type EvalDevice, type QualityCheckResult, type QualityProgress } from '../eval/check';
 import { openEvalModel } from '../eval/load-model';
+import { isGpuUnavailable } from '../gpu/errors';
 import { createGpuRuntime, type GpuRuntime } from '../gpu/runtime';
 import { MANIFEST_FILE } from '../sinks/common';
 import { COMPLETE_MARKER } from '../sinks/handle-sink';
@@ -161,7 +162,7 @@ async function check(
     try {
       gpu = await createGpuRuntime();
     } catch (e) {
-      notice = (e as Error).message.includes('no adapter') || (e as Error).message.includes('no navigator.gpu')
+      notice = isGpuUnavailable(e) && e.reason === 'no-adapter'
         ? 'WebGPU is not available in this browser’s workers (no adapter); ran on the CPU.'
         : `WebGPU unavailable (${(e as Error).message}); ran on the CPU.`;
     }
