@@ -81,13 +81,11 @@ export interface PreparedRun {
   headsKV: RotationSpec | null;
 }
 
-const readText = readModelTextFile;
-
 /** Read config and headers, validate them, and build the plan — no tensor data is read. */
 export async function prepareRun(source: ModelSource, settings: QuantSettings, signal?: AbortSignal): Promise<PreparedRun> {
   const files = new Set(await source.listFiles());
   if (!files.has('config.json')) throw new InputError(`no config.json in ${source.label}; expected a Hugging Face Qwen2 model folder`, { file: 'config.json' });
-  const config = parseQwen2Config(await readText(source, 'config.json', signal));
+  const config = parseQwen2Config(await readModelTextFile(source, 'config.json', signal));
   const model = await openSafetensorsModel(source, signal);
   const plan = buildPlan(config, settings, model.tensors);
   let residual: RotationSpec | null = null;
