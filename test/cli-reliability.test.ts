@@ -370,6 +370,27 @@ describe('quantize CLI: model folders and the Hub', () => {
     }
   });
 
+  it('a hub that ignores Range, and one that drops every 64 KiB: the CLI finishes with the local run\'s bytes', async () => {
+    const model = await tinyModel({ seed: 13, hidden: 128, intermediate: 192, vocab: 256 });
+    const local = join(tmp, `local-${n++}`);
+    expect((await runCli(['--model', model, '--out', local, '--quiet'])).code).toBe(0);
+    const expected = readFileSync(join(local, 'model.safetensors'));
+    for (const opts of [{ ignoreRange: true }, { faults: [{ kind: 'dropEvery' as const, path: 'model.safetensors', everyBytes: 64 * 1024 }] }]) {
+      const hub = await startMockHub({ repos: { 'org/tiny': { dir: model } }, ...opts });
+      try {
+        const out = join(tmp, `hub-${n++}`);
+        const r = await runCli(['--model', 'org/tiny', '--hub-url', hub.url, '--out', out, '--quiet']);
+        expect(r.stderr).not.toMatch(/^error/m);
+        expect(r.code).toBe(0);
+        expect(readFileSync(join(out, 'model.safetensors')).equals(expected)).toBe(true);
+        if ('ignoreRange' in opts) expect(r.stderr).toMatch(/^notice: 127\.0\.0\.1:\d+ ignores HTTP Range requests/m);
+        else expect(hub.log.filter((e) => e.cut).length).toBeGreaterThan(readFileSync(join(model, 'model.safetensors')).length / (64 * 1024) - 2);
+      } finally {
+        await hub.close();
+      }
+    }
+  });
+
   it('Hub network errors exit 2 with one line naming the host; a mistyped local path says it was taken as a repo id', async () => {
     const hub = await startMockHub({ repos: {} });
     const deadUrl = hub.url;

@@ -429,7 +429,8 @@ class HubFileReader implements ByteSource {
         );
       }
       ctx.progress.retries++;
-      const backoff = Math.min(10_000, ctx.opts.retryBaseMs * 2 ** (failures - 1)) * (0.75 + Math.random() * 0.5);
+      // A cut after new bytes is resumed at once; back-off is for attempts that brought nothing.
+      const backoff = got > before ? 0 : Math.min(10_000, ctx.opts.retryBaseMs * 2 ** (failures - 1)) * (0.75 + Math.random() * 0.5);
       await sleep(Math.max(backoff, retryAfterMs), signal);
     }
     ctx.progress.maybeEmit(true);
