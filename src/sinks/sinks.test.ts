@@ -276,6 +276,21 @@ describe('browser handle sinks (fake FileSystemDirectoryHandle)', () => {
     }
   });
 
+  it('OPFS sink without createWritable (Safari): manifest and COMPLETE go through sync access handles too', async () => {
+    for (const dirMove of [true, false]) {
+      const r = fakeRoot({ dirMove, syncAccess: true, noWritable: true });
+      const s = await createOpfsSink('safari', { root: r, syncAccess: true });
+      await writeBundle(s);
+      await s.finalize();
+      expect(s.completion).toBe(dirMove ? 'moved' : 'marker');
+      expect([...r.children.keys()]).toEqual(['safari']);
+      const files = (r.children.get('safari') as FakeDir).flat();
+      for (const [p, d] of Object.entries(bundle)) expect(Buffer.from(files.get(p)!).equals(Buffer.from(d))).toBe(true);
+      expect(new TextDecoder().decode(files.get('manifest.sha256'))).toBe(expectedManifest());
+      if (!dirMove) expect(new TextDecoder().decode(files.get(COMPLETE_MARKER))).toMatch(/files verified/);
+    }
+  });
+
   it('OPFS sink with sync access handles; quota errors are explained; abort removes the partial folder', async () => {
     const r = fakeRoot({ dirMove: true, syncAccess: true });
     const s = await createOpfsSink('b', { root: r, syncAccess: true });
