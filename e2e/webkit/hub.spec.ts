@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyQwen2 } from '../../src/demo/tiny-qwen2';
 import { writeTinyQwen2 } from '../../src/demo/tiny-qwen2-node';
 import { compareWithCli } from '../bundle-compare';
-import { startMockHub, type MockHub } from '../mock-hub/server';
+import { startMockHub, type MockHub } from '../../test/support/mock-hub';
 import { clearDownloads, fieldValue, innerText, openApp, pageErrors, ROOT, screenshot, startSession, waitForDownload, waitForStatus } from './browser';
 import type { Session } from './webdriver';
 
