@@ -274,6 +274,9 @@ export function fitCodebook(w: Float32Array, rows: number, cols: number, opts: F
       if (u > hi) hi = u;
     }
   }
+  if (Math.max(Math.abs(lo), Math.abs(hi)) > F16_MAX / 2) {
+    throw new CodebookError(`fitCodebook${what}: weights ÷ row steps reach ${Math.abs(lo) > Math.abs(hi) ? lo : hi}, beyond what an F16 codebook holds; the row steps do not match the weights`, name);
+  }
   if (!(hi >= lo)) {
     // No row with a positive step: nothing to fit; the integer grid is as good as anything.
     return { entries: uniformCodebook(bits), iterations: 0, spacingAdjusted: 0, spacingFloor: 0, floorRaises: 0, distortion: 0 };
