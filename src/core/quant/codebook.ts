@@ -34,7 +34,7 @@ export const CODEBOOK_REL_GAP = 2 ** -7;
 /** Absolute part of the smallest gap between neighbouring entries (FORMAT.md). */
 export const CODEBOOK_ABS_GAP = 2 ** -6;
 /** Lloyd iterations by default (most tensors converge well before). */
-export const DEFAULT_LLOYD_ITERATIONS = 40;
+export const DEFAULT_LLOYD_ITERATIONS = 100;
 const F16_MAX = 65504;
 
 /** A codebook could not be fitted or honoured (non-finite input, an impossible de-fuse). */
@@ -194,7 +194,7 @@ export interface FitCodebookOptions {
   rowInv: Float32Array;
   /** Per input column weight, the Hessian diagonal H_jj; uniform when absent (or all zero). */
   columnWeights?: ArrayLike<number>;
-  /** Lloyd iterations (at most; it stops early at a fixed point). Default 40. */
+  /** Lloyd iterations per start (at most; it stops early at a fixed point). Default 100. */
   iterations?: number;
   /** Histogram bins. Default max(4096, 64·2^bits). */
   bins?: number;
@@ -320,57 +320,30 @@ export function fitCodebook(w: Float32Array, rows: number, cols: number, opts: F
   const mean = new Float64Array(B);
   for (let b = 0; b < B; b++) mean[b] = hw[b] > 0 ? hs[b] / hw[b] : b > 0 ? mean[b - 1] : lo;
 
-  // Quantile initialisation: entry k at the weighted (k + ½)/K quantile, linear inside its bin.
-  const c = new Float64Array(K);
-  if (total > 0) {
-    let b = 0;
-    for (let k = 0; k < K; k++) {
-      const target = ((k + 0.5) / K) * total;
-      while (b < B - 1 && P0[b + 1] <= target) b++;
-      const frac = hw[b] > 0 ? Math.min(1, Math.max(0, (target - P0[b]) / hw[b])) : 0.5;
-      c[k] = lo + (b + frac) * width;
-    }
-  } else {
-    for (let k = 0; k < K; k++) c[k] = lo + ((k + 0.5) / K) * (hi - lo);
-  }
-
-  // Lloyd: bins go to the entry nearest their mean; entries move to their clusters' weighted means.
-  const start = new Int32Array(K + 1);
-  const assign = (): void => {
-    let b = 0;
-    for (let k = 0; k < K; k++) {
-      start[k] = b;
-      if (k === K - 1) { b = B; break; }
-      const t = (c[k] + c[k + 1]) / 2;
-      while (b < B && mean[b] <= t) b++;
-    }
-    start[K] = B;
-  };
-  let ran = 0;
-  for (let it = 0; it < iterations && total > 0; it++) {
-    assign();
-    let changed = false;
-    for (let k = 0; k < K; k++) {
-      const wsum = P0[start[k + 1]] - P0[start[k]];
-      if (!(wsum > 0)) continue; // an empty cluster keeps its place
-      const m = (P1[start[k + 1]] - P1[start[k]]) / wsum;
-      if (m !== c[k]) { c[k] = m; changed = true; }
-    }
-    ran++;
-    if (!changed) break;
-    // Cluster means of consecutive bin ranges are ordered; keep the order strict anyway.
-    for (let k = 1; k < K; k++) if (c[k] < c[k - 1]) c[k] = c[k - 1];
-  }
-
-  // F16 entries, spaced for the loader; verified against its de-fuse for every row step.
+  // Starting points, each run through Lloyd; the one ending lowest wins (ties: the earlier).
+  //  1. companded quantiles: entry k at the (k + ½)/K quantile of the bin weights^(1/3) — the
+  //     point density of an MSE-optimal quantizer (Panter & Dite), so tails get their entries;
+  //  2. plain weighted quantiles;
+  //  3. the integer grid itself — Lloyd from it never ends above it on this objective.
+  // 1-D Lloyd only moves entries locally, so where it ends depends on where it starts.
+  const starts = total > 0 ? [quantiles(1 / 3), quantiles(1), Float64Array.from(uniformCodebook(bits))] : [Float64Array.from(uniformCodebook(bits))];
   const subnormalFloor = minStep < Infinity ? 2 ** -22 / minStep : 0;
   let floor = opts.spacingFloor ?? (subnormalFloor > CODEBOOK_ABS_GAP ? subnormalFloor : 0);
+  let best: { c: Float64Array; ran: number; d: number } | null = null;
+  for (const c of starts) {
+    const ran = lloyd(c);
+    const d = distortion(enforceSpacing(c, floor).out);
+    if (!best || d < best.d) best = { c, ran, d };
+  }
+  const c = best!.c;
+
+  // F16 entries, spaced for the loader; verified against its de-fuse for every row step.
   let floorRaises = 0;
   for (;;) {
     const { out, moved } = enforceSpacing(c, floor);
     const bad = defuseSnapFailures(out, rowStep, 1);
     if (bad.length === 0) {
-      return { entries: out, iterations: ran, spacingAdjusted: moved, spacingFloor: floor, floorRaises, distortion: distortion(out) };
+      return { entries: out, iterations: best!.ran, spacingAdjusted: moved, spacingFloor: floor, floorRaises, distortion: distortion(out) };
     }
     const f = bad[0];
     if (!Number.isFinite(f.stored) || Math.abs(f.value) * f.rowStep > F16_MAX || floorRaises >= 40) {
@@ -382,6 +355,53 @@ export function fitCodebook(w: Float32Array, rows: number, cols: number, opts: F
     }
     floor = floor > 0 ? floor * 2 : CODEBOOK_ABS_GAP * 2;
     floorRaises++;
+  }
+
+  /** Entry k at the (k + ½)/K quantile of the bin weights raised to `power`, linear inside its bin. */
+  function quantiles(power: number): Float64Array {
+    const cw = new Float64Array(B + 1);
+    for (let b = 0; b < B; b++) cw[b + 1] = cw[b] + (hw[b] > 0 ? hw[b] ** power : 0);
+    const out = new Float64Array(K);
+    let b = 0;
+    for (let k = 0; k < K; k++) {
+      const target = ((k + 0.5) / K) * cw[B];
+      while (b < B - 1 && cw[b + 1] <= target) b++;
+      const wb = cw[b + 1] - cw[b];
+      const frac = wb > 0 ? Math.min(1, Math.max(0, (target - cw[b]) / wb)) : 0.5;
+      out[k] = lo + (b + frac) * width;
+    }
+    return out;
+  }
+
+  /**
+   * Lloyd in place: bins go to the entry nearest their mean, entries move to their clusters'
+   * weighted means; at most `iterations` rounds, fewer at a fixed point. Returns the rounds run.
+   */
+  function lloyd(c: Float64Array): number {
+    const start = new Int32Array(K + 1);
+    let ran = 0;
+    for (let it = 0; it < iterations && total > 0; it++) {
+      let b = 0;
+      for (let k = 0; k < K - 1; k++) {
+        start[k] = b;
+        const t = (c[k] + c[k + 1]) / 2;
+        while (b < B && mean[b] <= t) b++;
+      }
+      start[K - 1] = b;
+      start[K] = B;
+      let changed = false;
+      for (let k = 0; k < K; k++) {
+        const wsum = P0[start[k + 1]] - P0[start[k]];
+        if (!(wsum > 0)) continue; // an empty cluster keeps its place
+        const m = (P1[start[k + 1]] - P1[start[k]]) / wsum;
+        if (m !== c[k]) { c[k] = m; changed = true; }
+      }
+      ran++;
+      if (!changed) break;
+      // Cluster means of consecutive bin ranges are ordered; keep the order strict anyway.
+      for (let k = 1; k < K; k++) if (c[k] < c[k - 1]) c[k] = c[k - 1];
+    }
+    return ran;
   }
 
   /** Σ weight·(u − nearest entry)² from the histogram (bins assigned by their mean). */
