@@ -4,13 +4,14 @@
  * search, and GPTQ onto a codebook.
  */
 import { describe, expect, it } from 'vitest';
-import { roundToF16 } from '../safetensors/dtype';
+import { f16BitsToF32, roundToF16 } from '../safetensors/dtype';
 import {
   CODEBOOK_ABS_GAP,
   CodebookError,
   codebookProblem,
   codebookThresholds,
   defuseSnapFailures,
+  f16Round,
   fitCodebook,
   loaderSnapIndex,
   nearestEntryIndex,
@@ -98,6 +99,22 @@ describe('codebook rules', () => {
     expect(requiredGap(-3, 0.5)).toBe(3 * 2 ** -7);
     expect(requiredGap(0, 0.25)).toBe(CODEBOOK_ABS_GAP);
     expect(requiredGap(0, 0.25, 0.1)).toBe(0.1);
+  });
+
+  it('f16Round equals roundToF16: every F16 value, its midpoints and their neighbours, random doubles, edges', () => {
+    const xs: number[] = [0, -0, 65504, 65519.99, 65520, -65520, Infinity, -Infinity, 2 ** -25, 2 ** -25 + 2 ** -40, 3 * 2 ** -25, 2 ** -14, 2 ** -14 - 2 ** -26];
+    for (let h = 0; h < 0x7c00; h++) {
+      const v = f16BitsToF32(h);
+      const next = f16BitsToF32(h + 1);
+      const mid = (v + next) / 2;
+      xs.push(v, mid, mid * (1 + 2 ** -40), mid * (1 - 2 ** -40), Math.fround(mid), -mid);
+    }
+    const u = uniform(3);
+    for (let i = 0; i < 20000; i++) xs.push((u() - 0.5) * 2 ** Math.floor(u() * 44 - 28));
+    let bad = 0;
+    for (const x of xs) if (!Object.is(f16Round(x), roundToF16(x))) bad++;
+    expect(bad).toBe(0);
+    expect(Number.isNaN(f16Round(NaN))).toBe(true);
   });
 
   it('nearestEntryIndex is the nearest entry (ties to the lower one) for values around and between the entries', () => {
@@ -226,9 +243,14 @@ describe('fitCodebook', () => {
     // Products step·C in f16's subnormal range (quantum 2^-24 = ½ in units of u).
     const rowStep = new Float32Array(rows).fill(2 ** -23);
     const rowInv = new Float32Array(rows).fill(2 ** 23);
-    for (let i = 0; i < w.length; i++) w[i] = Math.fround(w[i] * 2 ** -19); // |u| up to ~20
+    for (let i = 0; i < w.length; i++) w[i] = Math.fround(w[i] * 2 ** -23); // |u| ≲ 1.5: Lloyd packs 16 entries closer than ½
     const fit = fitCodebook(w, rows, cols, { bits: 4, rowStep, rowInv, spacingFloor: 0 });
     expect(fit.floorRaises).toBeGreaterThan(0);
+    // The default floor from the smallest step (2^-22 / step = 2) needs no raise.
+    const auto = fitCodebook(w, rows, cols, { bits: 4, rowStep, rowInv });
+    expect(auto.spacingFloor).toBe(2);
+    expect(auto.floorRaises).toBe(0);
+    expect(defuseSnapFailures(auto.entries, rowStep)).toEqual([]);
     expect(defuseSnapFailures(fit.entries, rowStep)).toEqual([]);
     expect(codebookProblem(fit.entries, 16)).toBeNull();
     // Without the floor the same entries would not survive: the check sees it.
