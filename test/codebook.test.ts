@@ -25,6 +25,7 @@ import { weightSource } from './support/bundle';
 import { FIXTURE_DIR, HAS_FIXTURE, fixtureSuite } from './support/fixture';
 import { loadSafetensorsWeights } from './support/load-weights';
 import { nearest } from './support/sp-format';
+import { checkCodebookTensor } from './support/codebook-format';
 import { describe, expect, it } from 'vitest';
 
 const backend = new CpuBackend();
@@ -117,8 +118,10 @@ async function measure(p: Projection, bits: 4 | 8): Promise<Measured> {
   const gGrid = gptqQuantize(p.w, p.rows, p.cols, p.h, gptqOpts).values;
   const gLearnedH = gptqQuantize(p.w, p.rows, p.cols, p.h, { ...gptqOpts, codebook: fitH.entries }).values;
   // ANEMLL's de-fuse of every stored weight: fp16(weight / fp16(s_in·s_out)), nearest entry; it
-  // must be the entry the weight was stored from (fp16(step · C_k) again).
+  // must be the entry the weight was stored from (fp16(step · C_k) again), and the bundle check
+  // (the scales as the bundle stores them) must find every weight on its entry.
   let misSnapped = 0;
+  const inputScales = new Float32Array(p.cols).fill(s.inputScale);
   for (const [vals, cb] of [[learned, fit.entries], [learnedH, fitH.entries], [gLearnedH, fitH.entries]] as const) {
     for (let r = 0; r < p.rows; r++) {
       const step = roundToF16(Math.fround(s.inputScale * s.outputScales[r]));
@@ -128,6 +131,9 @@ async function measure(p: Projection, bits: 4 | 8): Promise<Measured> {
         if (roundToF16(Math.fround(step * c)) !== v) misSnapped++;
       }
     }
+    const check = checkCodebookTensor(vals, inputScales, s.outputScales, cb, p.rows, p.cols);
+    expect({ ...check, firstBad: undefined }, `${p.name}: ${check.firstBad}`).toMatchObject({ bits, codebookProblem: null, offCodebook: 0, misSnapped: 0 });
+    expect(check.distinct).toBeGreaterThan(2 ** bits / 4);
   }
   const o = (v: Float32Array) => outputError(p.w, v, p.rows, p.cols, p.h).relError;
   return {
