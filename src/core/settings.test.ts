@@ -9,8 +9,8 @@ describe('parseSettings', () => {
   });
 
   it('accepts the string forms of CLI flags and URL parameters', () => {
-    expect(parseSettings({ bits: '8', scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: '32', seed: '7', quantizeEmbeddings: '0', dtype: 'f32', method: 'gptq', actOrder: 'false', damp: '0.05' })).toEqual({
-      bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 7, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.05,
+    expect(parseSettings({ bits: '8', scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: '32', seed: '7', quantizeEmbeddings: '0', dtype: 'f32', method: 'gptq', actOrder: 'false', damp: '0.05', codebook: 'learned', w8Budget: '10%', bitsOverride: ' down_proj=8 ' })).toEqual({
+      bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 7, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.05, codebook: 'learned', w8Budget: 0.1, bitsOverride: 'down_proj=8',
     });
     expect(parseSettings({ quantizeEmbeddings: 'true' }).quantizeEmbeddings).toBe(true);
     expect(parseSettings({ quantizeEmbeddings: false }).quantizeEmbeddings).toBe(false);
@@ -25,6 +25,9 @@ describe('parseSettings', () => {
     [{ actOrder: 'yes' }, /setting act-order: got "yes"; expected true or false/],
     [{ damp: '2' }, /setting damp: got "2"; expected a number from 0 to 1/],
     [{ damp: '' }, /setting damp/],
+    [{ codebook: 'kmeans' }, /setting codebook: got "kmeans"; expected uniform or learned/],
+    [{ w8Budget: '1.5' }, /setting w8-budget: got "1.5"/],
+    [{ bitsOverride: 'down_proj=5' }, /--bits-override entry 1 \("down_proj=5"\): bits "5" must be 4, 8 or 16/],
     [{ rotation: 'half' }, /setting rotation: got "half"; expected full, block or none/],
     [{ blockSize: '48' }, /setting block-size: got "48"; expected a power of two/],
     [{ blockSize: '1' }, /setting block-size/],

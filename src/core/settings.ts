@@ -1,4 +1,5 @@
 import { InputError } from './errors';
+import { parseBitsOverride, parseW8Budget } from './quant/mixed-precision';
 
 export type Bits = 4 | 8 | 16;
 export type Scheme = 'per_tensor' | 'sp';
@@ -6,6 +7,7 @@ export type Clip = 'absmax' | 'mse';
 export type RotationMode = 'full' | 'block' | 'none';
 export type OutputDtype = 'f16' | 'f32';
 export type Method = 'rtn' | 'gptq';
+export type CodebookKind = 'uniform' | 'learned';
 
 /** Everything that determines the bytes of a bundle (with the input model). */
 export interface QuantSettings {
@@ -24,6 +26,12 @@ export interface QuantSettings {
   actOrder: boolean;
   /** GPTQ: dampening, as a fraction of the mean diagonal of H. */
   damp: number;
+  /** The projections' `.codebook`: the integer grid, or 2^b entries fitted to each tensor (a learned LUT). */
+  codebook: CodebookKind;
+  /** Fraction of the quantized projection parameters kept at 8 bits, the most sensitive on calibration data first. */
+  w8Budget: number;
+  /** Explicit per-tensor bits, e.g. `down_proj=8,layers.0.*=8` ('' = none); they win over the budget. */
+  bitsOverride: string;
 }
 
 /** SPEC §3 defaults; the app and the CLI share them so a link and a CLI call give the same bytes. */
@@ -39,6 +47,9 @@ export const DEFAULT_SETTINGS: Readonly<QuantSettings> = Object.freeze({
   method: 'rtn',
   actOrder: true,
   damp: 0.01,
+  codebook: 'uniform',
+  w8Budget: 0,
+  bitsOverride: '',
 });
 
 /** The block sizes offered before the model is known. */
@@ -106,6 +117,17 @@ export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>
     if (v === true || v === 'true' || v === '1') s.actOrder = true;
     else if (v === false || v === 'false' || v === '0') s.actOrder = false;
     else bad('act-order', v, 'true or false');
+  }
+  if (raw.codebook !== undefined) {
+    if (raw.codebook !== 'uniform' && raw.codebook !== 'learned') bad('codebook', raw.codebook, 'uniform or learned');
+    s.codebook = raw.codebook as CodebookKind;
+  }
+  if (raw.w8Budget !== undefined) s.w8Budget = parseW8Budget(raw.w8Budget);
+  if (raw.bitsOverride !== undefined) {
+    if (typeof raw.bitsOverride !== 'string') bad('bits-override', raw.bitsOverride, "pattern=bits pairs, e.g. 'down_proj=8,layers.0.*=8'");
+    const v = (raw.bitsOverride as string).trim();
+    if (v !== '') parseBitsOverride(v); // refused here, before any work, with the entry named
+    s.bitsOverride = v;
   }
   if (raw.damp !== undefined) {
     const v = Number(raw.damp);

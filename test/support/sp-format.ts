@@ -5,6 +5,7 @@ import { roundToF16 } from '../../src/core/safetensors/dtype';
 import { openSafetensorsModel } from '../../src/core/safetensors/model';
 import { readTensorF32 } from '../../src/core/safetensors/read-tensor';
 import { memoryModelSource } from './memory';
+import { checkCodebookTensor } from './codebook-format';
 
 /** The codebook entry nearest to x (the first of two equally near). */
 export function nearest(codebook: ArrayLike<number>, x: number): number {
@@ -19,13 +20,16 @@ export function nearest(codebook: ArrayLike<number>, x: number): number {
  * 2^b values in [−qmax−1, qmax]) and the loader's fp16 de-fuse snapping each weight to that same
  * codebook entry; zero biases on o/gate/up/down; norms ones; a quantized embedding on a grid.
  */
-export async function checkSpBundle(files: Record<string, Uint8Array>, o: { bits: 4 | 8; layers?: number; quantizeEmbeddings?: boolean }): Promise<void> {
-  const bits = o.bits;
+export async function checkSpBundle(
+  files: Record<string, Uint8Array>,
+  o: { bits: 4 | 8; layers?: number; quantizeEmbeddings?: boolean; learned?: boolean },
+): Promise<{ bitsSeen: Set<number> }> {
+  const runBits = o.bits;
+  const bitsSeen = new Set<number>();
   const cfg = JSON.parse(new TextDecoder().decode(files['config.json'])) as { num_hidden_layers: number };
   const layers = o.layers ?? cfg.num_hidden_layers;
   const quantizeEmbeddings = o.quantizeEmbeddings ?? true;
   const model = await openSafetensorsModel(memoryModelSource(files));
-  const qmax = 2 ** (bits - 1) - 1;
   const names = new Set(model.tensors.keys());
   const expected = new Set<string>(['model.embed_tokens.weight', 'model.norm.weight', 'lm_head.weight']);
   for (let l = 0; l < layers; l++) {
@@ -54,6 +58,18 @@ export async function checkSpBundle(files: Record<string, Uint8Array>, o: { bits
     expect(si.shape).toEqual([1, cols]);
     expect(so.shape).toEqual([rows, 1]);
     expect(b.shape).toEqual([rows]);
+    // Mixed precision: each projection's own width is its codebook's length.
+    const bits = Math.log2(cb.shape[0]);
+    expect([4, 8], name).toContain(bits);
+    bitsSeen.add(bits);
+    const qmax = 2 ** (bits - 1) - 1;
+    if (o.learned) {
+      const c = checkCodebookTensor(w.data, si.data, so.data, cb.data, rows, cols);
+      expect({ problem: c.codebookProblem, off: c.offCodebook, misSnapped: c.misSnapped }, `${name} ${c.firstBad}`).toEqual({ problem: null, off: 0, misSnapped: 0 });
+      expect(c.distinct).toBeGreaterThan(2 ** bits / 2);
+      gridChecked++;
+      continue;
+    }
     expect(Array.from(cb.data)).toEqual(Array.from({ length: 2 ** bits }, (_, i) => i - qmax - 1));
     if (!/[qkv]_proj$/.test(pre)) expect(b.data.every((v) => v === 0)).toBe(true);
     // The loader's W_q = weight / fp16(s_in · s_out) must land on the grid, and ANEMLL's fp16
@@ -89,11 +105,12 @@ export async function checkSpBundle(files: Record<string, Uint8Array>, o: { bits
   expect(Array.from(await readTensorF32(model.files.get(norm.file)!.source, norm.info)).every((v) => v === 1)).toBe(true);
   // Quantized embedding: one shared integer grid per row (sp) → ≤ 2^b distinct values per row.
   if (quantizeEmbeddings) {
+    const bits = runBits;
     const e = model.tensors.get('model.embed_tokens.weight')!;
     const data = await readTensorF32(model.files.get(e.file)!.source, e.info);
     const cols = e.info.shape[1];
     const row0 = new Set(Array.from(data.subarray(0, cols)));
     expect(row0.size).toBeLessThanOrEqual(2 ** bits);
   }
+  return { bitsSeen };
 }
-

@@ -12,6 +12,8 @@ export interface QuantizationConfigInput {
   sourceRevision: string | null;
   /** The calibration data of a GPTQ run. */
   calibration?: CalibrationRecord | null;
+  /** Each quantized tensor's own bits and codebook kind (written when they are not all the run's). */
+  tensors?: { name: string; bits: 4 | 8; codebook: 'uniform' | 'learned' }[];
 }
 
 /**
@@ -46,6 +48,12 @@ export function quantizationConfigJson(q: QuantizationConfigInput): string {
         source: q.calibration.source, samples: q.calibration.samples, seqlen: q.calibration.seqlen,
         tokens: q.calibration.tokens, token_ids_sha256: q.calibration.sha256,
       } : null,
+    } : {}),
+    ...(s.bits !== 16 && (s.codebook !== 'uniform' || s.w8Budget > 0 || s.bitsOverride || (q.tensors ?? []).some((t) => t.bits !== s.bits || t.codebook !== s.codebook)) ? {
+      codebook: s.codebook,
+      w8_budget: s.w8Budget,
+      bits_override: s.bitsOverride || null,
+      weight_bits_per_tensor: Object.fromEntries((q.tensors ?? []).map((t) => [t.name, { bits: t.bits, codebook: t.codebook }])),
     } : {}),
     dtype: s.dtype === 'f32' ? 'float32' : 'float16',
     format: s.bits === 16 ? 'plain' : 'anemll_sp',

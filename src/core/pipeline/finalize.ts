@@ -46,6 +46,7 @@ export async function writeBundleFiles(o: FinalizeOptions): Promise<void> {
     settings, quantizedCount: plan.quantizedCount, rotated: plan.rotated,
     residualHadamard, headHadamard: describeHadamard(prep.headsQ ? { ...prep.headsQ, length: prep.headsQ.segment } : null),
     sourceRepo: o.target.model, sourceRevision: o.target.revision ?? null, calibration,
+    tensors: plan.items.filter((it) => it.quant).map((it) => ({ name: it.name, bits: it.quant!.bits, codebook: it.quant!.codebook })),
   }));
   const available = new Set(await o.source.listFiles());
   for (const f of PASS_THROUGH_FILES) {

@@ -7,7 +7,7 @@ import type { CalibrationStream } from './calibration';
 import { matrixOutputs } from './outputs';
 import { itemBias, itemTransform, loadMatrix, processNormItem } from './process-item';
 import { finishQuantized, transformStage, type TransformedMatrix } from './process-tensor';
-import { quantizeMatrix, type QuantizedMatrix } from './quantize';
+import { learnCodebook, quantizeMatrix, type QuantizedMatrix } from './quantize';
 import type { RunContext } from './run-context';
 
 interface LayerMatrix {
@@ -114,20 +114,30 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
     weightBytes = await backend.read(t.w, outDtype);
     await ctx.outputs.queue(matrixOutputs(item, { weightBytes, report: t.report }, m.bias, ctx.outputs.encode));
   } else {
+    // RTN onto the grid: the comparison the report gives (and what an RTN item writes).
     const rtn = await quantizeMatrix(backend, t.w, t.rowMax, { ...choice, method: 'rtn', codebook: 'uniform' }, roundToF16);
     let q: QuantizedMatrix = rtn;
     const rtnValues = decodeToF32(await backend.read(rtn.mat, 'F32'), 'F32');
     let written = rtnValues;
+    // A learned codebook is fitted to this tensor with its input's Hessian diagonal as column weights.
+    const diagH = choice.codebook === 'learned' ? Float64Array.from({ length: item.cols }, (_, j) => h[j * item.cols + j]) : undefined;
+    const codebook = diagH ? await learnCodebook(backend, t.w, rtn.scales, choice.bits, diagH, item.name) : rtn.codebook;
     if (choice.method === 'gptq') {
       ctx.emit('gptq', `GPTQ ${item.name}`);
       const r = gptqQuantize(m.host, item.rows, item.cols, h, {
         rowStep: rtn.scales.rowStep, rowInv: rtn.scales.rowInv, qmin: rtn.qmin, qmax: rtn.qmax,
         damp: settings.damp, actOrder: settings.actOrder, roundToF16, name: item.name,
+        ...(diagH ? { codebook } : {}),
       });
       backend.release(rtn.mat);
-      q = { ...rtn, mat: await backend.upload(encodeF32(r.values), 'F32', item.rows, item.cols), codeCounts: r.codeCounts };
+      q = { ...rtn, mat: await backend.upload(encodeF32(r.values), 'F32', item.rows, item.cols), codeCounts: r.codeCounts, codebook };
       written = r.values;
       t.report.gptq = { dampUsed: r.dampUsed, deadColumns: r.deadColumns };
+    } else if (diagH) {
+      backend.release(rtn.mat);
+      const c = await backend.quantizeToCodebook(t.w, rtn.scales.rowStep, rtn.scales.rowInv, codebook, roundToF16);
+      q = { ...rtn, mat: c.mat, codeCounts: c.codeCounts, codebook };
+      written = decodeToF32(await backend.read(c.mat, 'F32'), 'F32');
     }
     t.report.calibError = {
       written: outputError(m.host, written, item.rows, item.cols, h).relError,

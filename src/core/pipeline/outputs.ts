@@ -93,7 +93,7 @@ export function matrixOutputs(item: PlanItem, result: ProcessedMatrix, bias: Flo
     out.push(
       [item.outputs[2].name, encode(new Float32Array(item.cols).fill(s.inputScale))],
       [item.outputs[3].name, encode(s.outputScales)],
-      [item.outputs[4].name, encode(Float32Array.from({ length: qmax - qmin + 1 }, (_, i) => qmin + i))],
+      [item.outputs[4].name, encode(result.codebook ?? Float32Array.from({ length: qmax - qmin + 1 }, (_, i) => qmin + i))],
     );
   }
   return out;

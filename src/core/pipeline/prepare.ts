@@ -7,6 +7,7 @@ import { buildPlan, type PlanOptions, type QuantPlan, type RotationKind } from '
 import type { QuantSettings } from '../settings';
 import { openSafetensorsModel, type SafetensorsModel } from '../safetensors/model';
 import { readModelTextFile } from '../text-file';
+import { bitsOverrideChooser, checkOverridesMatch, parseBitsOverride } from '../quant/mixed-precision';
 
 /** Everything read before streaming starts: config, headers, plan, rotations. */
 export interface PreparedRun {
@@ -24,7 +25,11 @@ export async function prepareRun(source: ModelSource, settings: QuantSettings, s
   if (!files.has('config.json')) throw new InputError(`no config.json in ${source.label}; expected a Hugging Face Qwen2 model folder`, { file: 'config.json' });
   const config = parseQwen2Config(await readModelTextFile(source, 'config.json', signal));
   const model = await openSafetensorsModel(source, signal);
-  const plan = buildPlan(config, settings, model.tensors, planOptions);
+  // Per-tensor bits: the budget's 8-bit set (planOptions.choose), explicit overrides on top.
+  const rules = settings.bitsOverride ? parseBitsOverride(settings.bitsOverride) : null;
+  const choose = rules ? bitsOverrideChooser(rules, planOptions?.choose) : planOptions?.choose;
+  const plan = buildPlan(config, settings, model.tensors, { ...planOptions, choose });
+  if (rules) checkOverridesMatch(rules, plan.items.filter((it) => it.kind === 'projection' || it.kind === 'embedding').map((it) => it.name));
   let residual: RotationSpec | null = null;
   let headsQ: RotationSpec | null = null;
   let headsKV: RotationSpec | null = null;

@@ -11,9 +11,10 @@ export interface ProcessedMatrix {
   /** The weight as written (output dtype). */
   weightBytes: Uint8Array;
   report: TensorReport;
-  /** Quantized items: the scales written beside the weight, and the grid. */
+  /** Quantized items: the scales written beside the weight, the grid and the codebook. */
   scales?: TensorScales;
   grid?: { qmin: number; qmax: number };
+  codebook?: Float32Array;
 }
 
 /** A matrix after the transform stage: the f32 weights to quantize (owned by the caller) and its report so far. */
@@ -63,7 +64,7 @@ export async function finishQuantized(backend: Backend, t: TransformedMatrix, q:
     if (!t.transformed) t.report.baselineError = t.report.error;
     await addQuantizedFigures(backend, t.report, q);
     const weightBytes = await backend.read(q.mat, outDtype);
-    return { weightBytes, report: t.report, scales: q.scales, grid: { qmin: q.qmin, qmax: q.qmax } };
+    return { weightBytes, report: t.report, scales: q.scales, grid: { qmin: q.qmin, qmax: q.qmax }, codebook: q.codebook };
   } finally {
     backend.release(q.mat);
   }
@@ -85,7 +86,7 @@ export async function processMatrix(
   try {
     if (!item.quant) return { weightBytes: await backend.read(t.w, outDtype), report: t.report };
     if (!t.transformed) phase('quantize');
-    const q = await quantizeMatrix(backend, t.w, t.rowMax, item.quant, outDtype === 'F16');
+    const q = await quantizeMatrix(backend, t.w, t.rowMax, item.quant, outDtype === 'F16', { name: item.name });
     return await finishQuantized(backend, t, q, outDtype);
   } finally {
     backend.release(t.w);

@@ -31,6 +31,10 @@ export interface TensorReport {
    * written (GPTQ or RTN) and of round-to-nearest with the same scales.
    */
   calibError?: { written: number; rtn: number };
+  /** Bits of a quantized tensor (mixed precision: a projection's own width). */
+  bits?: 4 | 8;
+  /** A learned codebook's entries (absent for the integer grid). */
+  codebook?: number[];
   /** GPTQ details: the damping finally used and the input channels that were dead (H_jj = 0). */
   gptq?: { dampUsed: number; deadColumns: number };
   /** Counts of each integer code, index q − qmin. */

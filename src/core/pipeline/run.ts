@@ -1,5 +1,7 @@
 import type { Backend, BundleSink, ModelSource } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
+import { chooseW8Set, w8SetChooser, type W8Selection } from '../quant/mixed-precision';
+import type { PlanOptions } from '../qwen2/plan';
 import type { Qwen2Config } from '../qwen2/config';
 import type { QuantSettings } from '../settings';
 import { decodeToF32 } from '../safetensors/dtype';
@@ -62,6 +64,43 @@ export interface PipelineResult {
  * looks like a bundle.
  */
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult> {
+  const s = opts.settings;
+  if (s.w8Budget > 0 && s.bits === 4) {
+    if (!opts.calibration) {
+      throw new InputError('--w8-budget keeps the projections most sensitive on calibration data at 8 bits: give calibration data (--calib), or use --bits-override');
+    }
+    const w8 = await measureW8Set(opts);
+    return runOnce(opts, { choose: w8SetChooser(w8.names) }, false);
+  }
+  return runOnce(opts, {}, false);
+}
+
+const discardSink: BundleSink = {
+  label: 'sensitivity pass (nothing kept)',
+  createFile: async () => ({ write: async () => undefined, close: async () => undefined }),
+  finalize: async () => undefined,
+  abort: async () => undefined,
+};
+
+/**
+ * Mixed precision by calibration sensitivity: a first pass quantizes every projection at 4 bits
+ * (RTN, integer grid, earlier layers quantized) through the calibration stream and measures each
+ * one's output error on calibration data; the most sensitive are kept at 8 bits while their
+ * parameters stay within the budget (SPEC §4: most of the gain on outlier weights).
+ */
+async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
+  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform' };
+  const pass = await runOnce({
+    ...opts, settings, sink: discardSink, onTensor: undefined,
+    onProgress: (e) => opts.onProgress?.({ ...e, phase: e.phase === 'done' ? 'calibrate' : e.phase, message: `sensitivity pass: ${e.message ?? e.tensorName}` }),
+  }, {}, true);
+  const items = pass.reports
+    .filter((r) => r.kind === 'projection' && r.bits === 4 && r.calibError)
+    .map((r) => ({ name: r.name, params: r.shape[0] * r.shape[1], sensitivity: r.calibError!.rtn ** 2 }));
+  return chooseW8Set(items, opts.settings.w8Budget);
+}
+
+async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure: boolean): Promise<PipelineResult> {
   const { source, settings, backend, signal } = opts;
   const t0 = performance.now();
   const sink = new CountingSink(opts.sink, signal);
@@ -79,9 +118,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
       throw new InputError('method gptq needs calibration data: give --calib (a calib.json, a text file or a Hub dataset), or choose method rtn');
     }
     emit('prepare', `reading config and headers from ${source.label}`);
-    const prep = await prepareRun(source, settings, signal);
+    const prep = await prepareRun(source, settings, signal, measure ? { ...planOptions, order: 'forward' } : planOptions);
     const { config, model, plan } = prep;
-    const calibration = plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
+    const calibration = measure || plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
     if (calibration) checkCalibration(calibration, config);
     at.tensorCount = plan.items.length;
     const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });

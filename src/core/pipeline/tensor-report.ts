@@ -40,4 +40,6 @@ export async function addQuantizedFigures(backend: Backend, report: TensorReport
   report.outputScaleMin = q.scales.outputScales.reduce((m, v) => Math.min(m, v), Infinity);
   report.outputScaleMax = maxOf(q.scales.outputScales);
   report.alphaMean = q.scales.alphas.reduce((s, v) => s + v, 0) / q.scales.alphas.length;
+  report.bits = q.qmax === 7 ? 4 : 8;
+  if (q.codebook.some((v, i) => v !== q.qmin + i)) report.codebook = Array.from(q.codebook);
 }

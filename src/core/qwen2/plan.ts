@@ -78,7 +78,7 @@ export function isDerivedHead(it: PlanItem): boolean {
 /** The quantization choice every item gets from run-wide settings. */
 export function defaultQuantChoice(settings: QuantSettings): QuantChoice | null {
   if (settings.bits === 16) return null;
-  return { bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: settings.method, codebook: 'uniform' };
+  return { bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: settings.method, codebook: settings.codebook };
 }
 
 export interface PlanOptions {
@@ -149,7 +149,7 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   const decide = (item: PlanItem, wanted: boolean): QuantChoice | null => {
     if (!wanted || !runChoice) return null;
     // Embeddings keep round-to-nearest: GPTQ applies to the linears calibration data passes through.
-    const base: QuantChoice = item.kind === 'projection' ? { ...runChoice } : { ...runChoice, method: 'rtn' };
+    const base: QuantChoice = item.kind === 'projection' ? { ...runChoice } : { ...runChoice, method: 'rtn', codebook: 'uniform' };
     return choose ? choose(item, base) : base;
   };
 
