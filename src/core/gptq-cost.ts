@@ -6,6 +6,7 @@
  * mlp_mid — true-sequential) and once more through the quantized layer, so 5 passes; Hessians
  * use the symmetric half; every projection factors its own H⁻¹.
  */
+import { HessianAccumulator } from './quant/gptq';
 
 export interface GptqCostDims {
   hidden: number;
@@ -76,4 +77,21 @@ export function formatFlop(x: number): string {
 export function describeGptqCost(c: GptqCost): string {
   return `≈ ${formatFlop(c.total)}: calibration forward ${formatFlop(c.forward)} (${c.passesPerLayer} passes per layer) + attention ${formatFlop(c.attention)}, ` +
     `Hessians ${formatFlop(c.hessians)}, Cholesky ${formatFlop(c.cholesky)}, column updates ${formatFlop(c.updates)}`;
+}
+
+/**
+ * FLOP/s of this thread on GPTQ's dominant CPU kernel (the Hessian accumulation, f64), timed on a
+ * small input for a rough run-time estimate; the best of a few short repetitions.
+ */
+export function measureHostFlops(cols = 128, rows = 512, reps = 3): number {
+  const x = new Float32Array(rows * cols);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const acc = new HessianAccumulator(cols);
+    const t0 = performance.now();
+    acc.addRows(x, rows);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return (2 * ((cols * (cols + 1)) / 2) * rows) / (Math.max(best, 0.01) / 1000);
 }

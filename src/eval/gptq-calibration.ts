@@ -5,7 +5,6 @@
  * Everything here runs before any weight is read, so bad calibration input fails first.
  */
 import { InputError } from '../core/errors';
-import { HessianAccumulator } from '../core/quant/gptq';
 import { CALIBRATION_DEMO, calibrationFileName, type CalibrationSpec } from '../core/link';
 import type { PipelineCalibration } from '../core/pipeline/calibration';
 import type { Backend, CalibrationForwardFactory, ModelSource } from '../core/ports';
@@ -102,19 +101,3 @@ export async function pipelineCalibrationFrom(
   };
 }
 
-/**
- * FLOP/s of this thread on GPTQ's dominant CPU kernel (the Hessian accumulation, f64), timed on a
- * small input for a rough run-time estimate; the best of a few short repetitions.
- */
-export function measureHostFlops(cols = 128, rows = 512, reps = 3): number {
-  const x = new Float32Array(rows * cols);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const acc = new HessianAccumulator(cols);
-    const t0 = performance.now();
-    acc.addRows(x, rows);
-    best = Math.min(best, performance.now() - t0);
-  }
-  return (2 * ((cols * (cols + 1)) / 2) * rows) / (Math.max(best, 0.01) / 1000);
-}
