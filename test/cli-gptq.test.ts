@@ -53,7 +53,7 @@ describe('quantize CLI with calibration (GPTQ)', () => {
     expect(r.code).toBe(0);
     const sha = await calibIdsSha256(samples);
     expect(r.stderr).toContain(`calibration: calib.json, 16 × 32 tokens (calib.json samples as given), token ids sha256 ${sha}`);
-    expect(r.stderr).toMatch(/GPTQ cost ≈ [\d.]+ [MG]FLOP: calibration forward .* \(5 passes per layer\).*roughly \d+ s\./);
+    expect(r.stderr).toMatch(/GPTQ cost ≈ [\d.]+ [MG]FLOP: calibration forward .* \(5 passes per layer\).*on the CPU path at least \d+ s \(this thread's best on the Hessian kernel/);
     // Progress: each layer's calibration forward, Hessian and GPTQ per projection, in order.
     const progress = r.stderr.split('\n').filter((l) => /^ {2}(calib|gptq) {2}/.test(l));
     expect(progress[0]).toMatch(/calib {2}embedding 16 calibration samples/);

@@ -175,7 +175,7 @@ async function main(): Promise<number> {
       let when = '';
       if (backendKind === 'cpu') {
         const flops = measureHostFlops();
-        when = `; on this CPU (≈ ${(flops / 1e9).toFixed(1)} GFLOP/s measured, one thread) roughly ${formatSeconds(cost.total / flops)}`;
+        when = `; on the CPU path at least ${formatSeconds(cost.total / flops)} (this thread's best on the Hessian kernel just now: ≈ ${(flops / 1e9).toFixed(1)} GFLOP/s; the whole run is slower)`;
       }
       process.stderr.write(
         `GPTQ cost ${describeGptqCost(cost)}${when}.\n` +

@@ -81,13 +81,15 @@ export function describeGptqCost(c: GptqCost): string {
 
 /**
  * FLOP/s of this thread on GPTQ's dominant CPU kernel (the Hessian accumulation, f64), timed on a
- * small input for a rough run-time estimate; the best of a few short repetitions.
+ * small input for a rough run-time estimate: the best repetition after the JIT has warmed up
+ * (at least `minReps`, and until `minMs` have passed).
  */
-export function measureHostFlops(cols = 128, rows = 512, reps = 3): number {
+export function measureHostFlops(cols = 128, rows = 256, minReps = 5, minMs = 40): number {
   const x = new Float32Array(rows * cols);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
   let best = Infinity;
-  for (let r = 0; r < reps; r++) {
+  const start = performance.now();
+  for (let r = 0; r < minReps || (performance.now() - start < minMs && r < 200); r++) {
     const acc = new HessianAccumulator(cols);
     const t0 = performance.now();
     acc.addRows(x, rows);

@@ -94,7 +94,7 @@ export function MethodSettings() {
           <p className="muted" data-testid="gptq-cost" style={{ margin: '4px 0 0' }}>
             {kind === 'file' && c.file?.name.toLowerCase().endsWith('.json') ? 'A calib.json is used as it is (its own samples). ' : ''}
             {cost
-              ? <>GPTQ {describeGptqCost(cost)}. The calibration forward and GPTQ run on the CPU in this version: at about {(pageFlops() / 1e9).toFixed(1)} GFLOP/s (measured here, one core) roughly {formatDuration(cost.total / pageFlops())}.</>
+              ? <>GPTQ {describeGptqCost(cost)}. The calibration forward and GPTQ run on the CPU in this version: at this page's best {(pageFlops() / 1e9).toFixed(1)} GFLOP/s (measured here, one core) at least {formatDuration(cost.total / pageFlops())}.</>
               : 'GPTQ runs the calibration samples through each layer, then quantizes its projections column by column; the cost shows once the model is read.'}
           </p>
         </>
