@@ -1,6 +1,7 @@
 /**
  * (c) Model files dropped on the page (a DataTransfer dispatched in the page) run to the end;
- * (e) a broken model — a truncated safetensors file — shows its specific error, and no bundle.
+ * (e) a broken model — a truncated safetensors file — shows its specific error before running,
+ * Run stays disabled with the reason, and no bundle is offered.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -55,19 +56,17 @@ describe('dropped files', () => {
     expect(errors).toEqual([]);
   });
 
-  it('names the file, tensor and problem for a truncated safetensors file, and offers no bundle', async () => {
+  it('names the file and problem of a truncated safetensors file before running, disables Run, and offers no bundle', async () => {
     const { page } = await openPage(browser, `${inject('baseUrl')}?backend=cpu`);
     const files = fixtureFiles().map((f) => (f.name === 'model.safetensors' ? { ...f, bytes: f.bytes.subarray(0, 600_000) } : f));
     await dropFiles(page, files);
     // Seen before running (headers only)…
     await page.waitForSelector('[data-testid="error"]');
     expect(await page.locator('[data-testid="error"]').first().innerText()).toMatch(/model\.safetensors.*past its end \(file is 600000 bytes\)/s);
-    // …and as the run's error.
-    await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await waitForStatus(page, 'error');
-    const msg = await page.locator('section[aria-labelledby="progress-h"] [data-testid="error"]').innerText();
-    expect(msg).toContain('truncated file or lying header');
-    expect(msg).toMatch(/tensor model\.layers\.\d+\.\S+ in file model\.safetensors/);
+    // …and Run stays off with the reason beside it: one message, not the same error again after a click.
+    expect(await page.getByRole('button', { name: 'Run', exact: true }).isDisabled()).toBe(true);
+    expect(await page.locator('[data-testid="run-blocked"]').innerText()).toMatch(/cannot be processed/);
+    expect(await page.locator('[data-testid="error"]').count()).toBe(1);
     expect(await page.getByRole('button', { name: 'Download bundle' }).count()).toBe(0);
     await screenshot(page, '06-broken-model', { fullPage: false });
   });

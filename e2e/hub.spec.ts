@@ -37,7 +37,7 @@ describe('shareable link against a hub', () => {
     await waitForStatus(page, 'done', 120_000);
     // The link's settings were restored into the form.
     await expect(page.getByLabel('Bits').inputValue()).resolves.toBe('8');
-    await expect(page.getByLabel('Rotation').inputValue()).resolves.toBe('block');
+    await expect(page.getByRole('combobox', { name: /^Rotation/ }).inputValue()).resolves.toBe('block');
     await expect(page.getByLabel('Block size').inputValue()).resolves.toBe('16');
     await expect(page.getByLabel('Seed').inputValue()).resolves.toBe('3');
     const readme = await page.locator('[data-testid="readme"]').innerText();
@@ -56,11 +56,12 @@ describe('shareable link against a hub', () => {
     // The missing repo is reported before running (metadata only)…
     await page.locator('section[aria-labelledby="pre-h"] [data-testid="error"]').waitFor();
     await page.getByLabel(/Access token/).fill('hf_secretsecret');
-    await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await waitForStatus(page, 'error');
-    // …and as the run's error.
-    const msg = await page.locator('section[aria-labelledby="progress-h"] [data-testid="error"]').innerText();
+    await page.getByLabel(/Access token/).blur();
+    // …named in that one message, with Run disabled and the reason beside it (not the same error twice after a click).
+    const msg = await page.locator('section[aria-labelledby="pre-h"] [data-testid="error"]').innerText();
     expect(msg).toMatch(/e2e-org\/missing/);
+    expect(await page.getByRole('button', { name: 'Run', exact: true }).isDisabled()).toBe(true);
+    expect(await page.locator('[data-testid="run-blocked"]').innerText()).toMatch(/cannot be processed/);
     expect(page.url()).not.toContain('hf_');
     expect(await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage))).not.toContain('hf_');
   });

@@ -68,6 +68,25 @@ describe('trust', () => {
     expect(await page.locator('[data-testid="result-verdict"]').innerText()).toMatch(/measured under “Check quality”/);
     expect(await page.locator('[data-testid="weight-error"]').innerText()).toMatch(/^Weight error, as supporting detail/);
 
+    // Layout: the command and the model card wrap inside the result column (nothing cut off sideways);
+    // the link is one selectable field; panel titles carry no numbers that skip.
+    const overflow = await page.evaluate(() =>
+      ['[data-testid="cli-command"]', '[data-testid="readme"]', '[data-testid="result"]'].map((sel) => {
+        const el = document.querySelector(sel) as HTMLElement;
+        return el.scrollWidth - el.clientWidth;
+      }));
+    expect(overflow).toEqual([0, 0, 0]);
+    expect(await page.getByRole('textbox', { name: 'Shareable link' }).inputValue()).toMatch(/^\?model=tinystories-260k&/);
+    const titles = await page.locator('section.panel h2').allInnerTexts();
+    expect(titles.filter((t) => /^\d+ ·/.test(t))).toEqual([]);
+    const dest = await page.evaluate(() => {
+      const sel = document.querySelector('select option[value="zip"]')!.parentElement as HTMLSelectElement;
+      const ctx = document.createElement('canvas').getContext('2d')!;
+      ctx.font = getComputedStyle(sel).font;
+      return { text: ctx.measureText(sel.options[sel.selectedIndex].text).width, box: sel.clientWidth };
+    });
+    expect(dest.text).toBeLessThan(dest.box - 20); // the chosen destination reads in full, arrow included
+
     const panel = page.locator('section[aria-labelledby="quality-h"]');
     await expect(panel.getByLabel('Evaluation text').inputValue()).resolves.toBe('builtin');
     expect(await panel.getByLabel(/Compare with plain RTN/).isChecked()).toBe(true);

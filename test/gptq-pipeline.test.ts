@@ -52,7 +52,8 @@ describe('GPTQ on tinystories-260k (calibration: 64 × 256 from the second half 
     const calib = await calibration(sampleCalibration(demo.ids, 64, 256, 0), 'tinystories eval.txt, second half');
     const fp = await cpuModel(fixtureFiles);
     const ppl: Record<string, number> = {};
-    for (const embeddings of [true, false]) {
+    // Embeddings quantized (the default); the embeddings-off figures are in npm run bench:gptq.
+    for (const embeddings of [true]) {
       for (const method of ['rtn', 'gptq'] as const) {
         const out = await quantize(fixtureFiles, { method, quantizeEmbeddings: embeddings }, method === 'gptq' ? calib : undefined);
         const r = await evaluate(fp, await cpuModel(out.files), tokens, 256, 40);
@@ -69,7 +70,6 @@ describe('GPTQ on tinystories-260k (calibration: 64 × 256 from the second half 
     }
     console.log(`fixture W4 sp/mse full, first 40 windows (FP ${3.570}): ${Object.entries(ppl).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
     expect(ppl['gptq emb=true']).toBeLessThanOrEqual(ppl['rtn emb=true'] - 0.1);
-    expect(ppl['gptq emb=false']).toBeLessThanOrEqual(ppl['rtn emb=false'] - 0.1);
     expect(ppl['gptq emb=true']).toBeLessThanOrEqual(3.92);
   });
 });

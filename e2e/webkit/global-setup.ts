@@ -92,6 +92,10 @@ export async function setup(project: TestProject): Promise<void> {
     NO_AT_BRIDGE: '1',
     WEBKIT_DISABLE_COMPOSITING_MODE: '1',
   };
+  // Should the run die before teardown, take the display and the driver (and its browser) along.
+  process.once('exit', () => {
+    for (const p of [driver, xvfb]) if (p && p.exitCode === null) p.kill('SIGTERM');
+  });
   const display = await startXvfb();
   project.provide('webdriverUrl', await startDriver(display, env));
   project.provide('downloadDir', downloads);

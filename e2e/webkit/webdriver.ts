@@ -23,6 +23,8 @@ async function call<T>(url: string, method: 'GET' | 'POST' | 'DELETE', body?: un
     method,
     headers: body === undefined ? undefined : { 'content-type': 'application/json; charset=utf-8' },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // Longer than the session's script timeout: a hung browser fails the command, not the whole run.
+    signal: AbortSignal.timeout(240_000),
   });
   const text = await res.text();
   let json: { value?: unknown };

@@ -84,6 +84,33 @@ function quotaMessage(e: unknown, label: string, path: string, written: number):
   return e;
 }
 
+/**
+ * Writes a whole file (the manifest, the COMPLETE marker, a copied file) the way the sink writes
+ * tensors: through a sync access handle where it uses them — Safari's OPFS has no createWritable
+ * before Safari 26 — else through a writable stream.
+ */
+async function writeWholeFile(fh: FileSystemFileHandle, data: Blob, useSync: boolean): Promise<void> {
+  const step = 8 * 1024 * 1024;
+  if (useSync && typeof (fh as unknown as { createSyncAccessHandle?: unknown }).createSyncAccessHandle === 'function') {
+    const h = (await (fh as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle()) as SyncHandle;
+    try {
+      h.truncate?.(0);
+      for (let o = 0; o < data.size; o += step) {
+        const b = new Uint8Array(await data.slice(o, o + step).arrayBuffer());
+        let n = 0;
+        while (n < b.length) n += h.write(b.subarray(n), { at: o + n });
+      }
+      h.flush();
+    } finally {
+      h.close();
+    }
+    return;
+  }
+  const w = await fh.createWritable();
+  for (let o = 0; o < data.size; o += step) await w.write(await data.slice(o, o + step).arrayBuffer());
+  await w.close();
+}
+
 export async function createHandleSink(opts: HandleSinkOptions): Promise<HandleSink> {
   const { root, name } = opts;
   const label = opts.label ?? name;
@@ -179,9 +206,7 @@ export async function createHandleSink(opts: HandleSinkOptions): Promise<HandleS
           for (let o = 0; o < file.size; o += step) h.update(await read(o, Math.min(step, file.size - o)));
           sums.push([path, h.hex()]);
         }
-        const mf = await (await partial.getFileHandle(MANIFEST_FILE, { create: true })).createWritable();
-        await mf.write(new TextEncoder().encode(formatSha256Manifest(sums)));
-        await mf.close();
+        await writeWholeFile(await partial.getFileHandle(MANIFEST_FILE, { create: true }), new Blob([formatSha256Manifest(sums)]), useSync);
 
         if (await exists(root, name)) {
           if (!opts.overwrite && !(await isEmptyDir(root, name))) throw new Error(`${label}: ${name} appeared while writing and is not empty; nothing was replaced`);
@@ -202,16 +227,10 @@ export async function createHandleSink(opts: HandleSinkOptions): Promise<HandleS
             if (typeof fm.move === 'function') {
               await fm.move(destDir, parts[parts.length - 1]);
             } else {
-              const w = await (await destDir.getFileHandle(parts[parts.length - 1], { create: true })).createWritable();
-              const file = await src.getFile();
-              const step = 8 * 1024 * 1024;
-              for (let o = 0; o < file.size; o += step) await w.write(await file.slice(o, o + step).arrayBuffer());
-              await w.close();
+              await writeWholeFile(await destDir.getFileHandle(parts[parts.length - 1], { create: true }), await src.getFile(), useSync);
             }
           }
-          const marker = await (await target.getFileHandle(COMPLETE_MARKER, { create: true })).createWritable();
-          await marker.write(new TextEncoder().encode(`${sums.length} files verified; see ${MANIFEST_FILE}\n`));
-          await marker.close();
+          await writeWholeFile(await target.getFileHandle(COMPLETE_MARKER, { create: true }), new Blob([`${sums.length} files verified; see ${MANIFEST_FILE}\n`]), useSync);
           await root.removeEntry(partialName, { recursive: true }).catch(() => {});
           completion = 'marker';
         }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -135,7 +136,63 @@ describe('zip sink', () => {
     await s2.abort('cancelled');
     expect(abortReason).toBe('cancelled');
     await expect(s2.createFile('y', 1)).rejects.toThrow(/aborted/);
-    await expect(createZipSink({ onChunk: () => {} }).createFile('huge.safetensors', 5 * 2 ** 30)).rejects.toThrow(/under 4 GiB \(no Zip64\)/);
+  });
+
+  /** Python's zipfile reads the archive (central directory, Zip64 records, CRCs): [name, size] per entry. */
+  function pythonReads(zip: Uint8Array): [string, number][] {
+    const dir = mkdtempSync(join(tmpdir(), 'zip64-'));
+    try {
+      const file = join(dir, 'bundle.zip');
+      writeFileSync(file, zip);
+      const script = 'import sys, zipfile, json\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nprint(json.dumps([[i.filename, i.file_size] for i in z.infolist()]))';
+      return JSON.parse(execFileSync('python3', ['-c', script, file], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const collect = async (opts: { zip64Threshold?: number; manifest?: boolean }, files: Record<string, Uint8Array>) => {
+    const chunks: Uint8Array[] = [];
+    const s = createZipSink({ ...opts, onChunk: (c) => void chunks.push(c.slice()) });
+    await writeBundle(s, files);
+    await s.finalize();
+    return new Uint8Array(Buffer.concat(chunks));
+  };
+
+  it('writes Zip64 records where sizes or offsets need them (threshold lowered); python and unzip read it back', async () => {
+    const files = { 'model.safetensors': bundle['model.safetensors'], 'big.bin': new Uint8Array(5000).map((_, i) => i * 7), 'config.json': bundle['config.json'] };
+    const zip = await collect({ zip64Threshold: 1000 }, files);
+    const view = new DataView(zip.buffer);
+    // The Zip64 end-of-central-directory record and its locator precede the classic end record.
+    expect(view.getUint32(zip.length - 22, true)).toBe(0x06054b50);
+    expect(view.getUint32(zip.length - 22 - 20, true)).toBe(0x07064b50);
+    expect(view.getUint32(zip.length - 22 - 20 - 56, true)).toBe(0x06064b50);
+    const read = pythonReads(zip);
+    expect(read).toEqual([...Object.entries(files).map(([p, d]) => [p, d.length]), ['manifest.sha256', expect.any(Number)]]);
+    const dir = mkdtempSync(join(tmpdir(), 'unzip-'));
+    try {
+      writeFileSync(join(dir, 'b.zip'), zip);
+      execFileSync('unzip', ['-q', join(dir, 'b.zip'), '-d', join(dir, 'out')]);
+      for (const [p, d] of Object.entries(files)) expect(readFileSync(join(dir, 'out', p)).equals(Buffer.from(d))).toBe(true);
+      // The manifest verifies with sha256sum -c, as the README says.
+      expect(execFileSync('sha256sum', ['-c', 'manifest.sha256'], { cwd: join(dir, 'out'), encoding: 'utf8' })).toMatch(/big\.bin: OK/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stays plain zip under the limits, and crosses 65535 entries with real Zip64 records', async () => {
+    const small = await collect({}, { 'a.txt': new Uint8Array([1, 2, 3]) });
+    expect(new DataView(small.buffer).getUint32(small.length - 22 - 20, true)).not.toBe(0x07064b50);
+    const many: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 65_600; i++) many[`f${i}`] = new Uint8Array([i & 0xff]);
+    const zip = await collect({ manifest: false }, many);
+    const view = new DataView(zip.buffer);
+    expect(view.getUint16(zip.length - 22 + 10, true)).toBe(0xffff); // classic count saturated
+    expect(view.getUint32(zip.length - 22 - 20, true)).toBe(0x07064b50);
+    const read = pythonReads(zip);
+    expect(read.length).toBe(65_600);
+    expect(read[65_599]).toEqual(['f65599', 1]);
   });
 });
 
@@ -216,6 +273,21 @@ describe('browser handle sinks (fake FileSystemDirectoryHandle)', () => {
       const files = out.flat();
       for (const [p, d] of Object.entries(bundle)) expect(Buffer.from(files.get(p)!).equals(Buffer.from(d))).toBe(true);
       expect(new TextDecoder().decode(files.get('manifest.sha256'))).toBe(expectedManifest());
+    }
+  });
+
+  it('OPFS sink without createWritable (Safari): manifest and COMPLETE go through sync access handles too', async () => {
+    for (const dirMove of [true, false]) {
+      const r = fakeRoot({ dirMove, syncAccess: true, noWritable: true });
+      const s = await createOpfsSink('safari', { root: r, syncAccess: true });
+      await writeBundle(s);
+      await s.finalize();
+      expect(s.completion).toBe(dirMove ? 'moved' : 'marker');
+      expect([...r.children.keys()]).toEqual(['safari']);
+      const files = (r.children.get('safari') as FakeDir).flat();
+      for (const [p, d] of Object.entries(bundle)) expect(Buffer.from(files.get(p)!).equals(Buffer.from(d))).toBe(true);
+      expect(new TextDecoder().decode(files.get('manifest.sha256'))).toBe(expectedManifest());
+      if (!dirMove) expect(new TextDecoder().decode(files.get(COMPLETE_MARKER))).toMatch(/files verified/);
     }
   });
 

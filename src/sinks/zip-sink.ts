@@ -1,12 +1,13 @@
 /**
- * BundleSink producing one streaming .zip (fflate). Store mode by default: safetensors data
- * barely compresses and storing keeps it fast. fflate writes no Zip64, so the archive must stay
- * under 4 GiB; larger bundles need a folder sink (fs / File System Access / OPFS).
+ * BundleSink producing one streaming .zip (src/sinks/zip-writer.ts, Zip64 where sizes or offsets
+ * need it, so a 7B bundle downloads as one archive). Store mode by default: safetensors data
+ * barely compresses and storing keeps it fast; deflate (fflate) on request.
  */
-import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
+import { Deflate } from 'fflate';
 import type { BundleSink, FileWriter } from '../core/ports';
 import { MANIFEST_FILE, SinkState } from './common';
 import { formatSha256Manifest, Sha256 } from './sha256';
+import { ZipWriter } from './zip-writer';
 
 /** A fixed local-time date so the same bundle gives the same zip bytes in any time zone. */
 export const ZIP_MTIME = new Date(2000, 0, 1, 0, 0, 0);
@@ -28,14 +29,14 @@ export interface ZipSinkOptions {
    * sinks write, so an unzipped bundle verifies with `sha256sum -c manifest.sha256`. Default true.
    */
   manifest?: boolean;
+  /** Sizes and offsets from which Zip64 records are written (tests lower it). */
+  zip64Threshold?: number;
 }
 
 export interface ZipSink extends BundleSink {
   /** Archive bytes emitted so far. */
   readonly bytesWritten: number;
 }
-
-const ZIP32_LIMIT = 0xffffffff;
 
 export function createZipSink(opts: ZipSinkOptions): ZipSink {
   const label = opts.label ?? 'zip';
@@ -44,90 +45,82 @@ export function createZipSink(opts: ZipSinkOptions): ZipSink {
   const writer = opts.writable?.getWriter();
   const emit = opts.onChunk ?? ((c: Uint8Array) => writer!.write(c));
   const level = opts.level ?? 0;
-  const mtime = opts.mtime ?? ZIP_MTIME;
-  const pending: Uint8Array[] = [];
-  let zipError: Error | undefined;
-  let bytesWritten = 0;
-  let ended = false;
   const withManifest = opts.manifest ?? true;
   const sums: [string, string][] = [];
-  const zip = new Zip((err, chunk, final) => {
-    if (err) zipError = err;
-    else pending.push(chunk);
-    if (final) ended = true;
-  });
-
-  // fflate calls back synchronously; chunks are queued there and handed out here, in order.
-  let flushing: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
-    flushing = flushing.then(async () => {
-      while (pending.length > 0) {
-        if (zipError) throw zipError;
-        const c = pending.shift()!;
-        bytesWritten += c.length;
-        if (bytesWritten > ZIP32_LIMIT) {
-          throw new Error(`${label}: the zip would exceed 4 GiB, which needs Zip64 (unsupported); save the bundle to a folder instead`);
-        }
-        await emit(c);
-      }
-      if (zipError) throw zipError;
-    });
-    return flushing;
+  const zip = new ZipWriter({ emit, mtime: opts.mtime ?? ZIP_MTIME, zip64Threshold: opts.zip64Threshold });
+  // One entry at a time, in order; writes are serialised so a slow consumer slows the producer.
+  let chain: Promise<void> = Promise.resolve();
+  const serial = (f: () => Promise<void>): Promise<void> => {
+    const p = chain.then(f);
+    chain = p.catch(() => undefined);
+    return p;
   };
 
   return {
     label,
     get bytesWritten() {
-      return bytesWritten;
+      return zip.bytesWritten;
     },
     async createFile(path, size): Promise<FileWriter> {
       st.begin(path);
-      if (size !== undefined && size >= ZIP32_LIMIT) {
-        st.open.delete(path);
-        throw new Error(`${label}: ${path} is ${size} bytes; a zip entry must be under 4 GiB (no Zip64) — save the bundle to a folder instead`);
-      }
-      const entry = level > 0 ? new ZipDeflate(path, { level: level as 1 }) : new ZipPassThrough(path);
-      entry.mtime = mtime;
-      zip.add(entry);
-      let n = 0;
       const hash = withManifest ? new Sha256() : null;
+      let n = 0;
+      // Deflate output arrives synchronously from push(); it is written after each push.
+      let deflated: Uint8Array[] = [];
+      const deflate = level > 0 ? new Deflate({ level: level as 1 }, (chunk) => { deflated.push(chunk); }) : null;
+      const takeDeflated = (): Uint8Array => {
+        const parts = deflated;
+        deflated = [];
+        if (parts.length === 1) return parts[0];
+        const out = new Uint8Array(parts.reduce((a, c) => a + c.length, 0));
+        let o = 0;
+        for (const c of parts) { out.set(c, o); o += c.length; }
+        return out;
+      };
+      await serial(() => zip.begin(path, deflate ? 8 : 0, size));
       return {
         async write(chunk) {
           st.assertOpen();
           if (chunk.length === 0) return;
           n += chunk.length;
           hash?.update(chunk);
-          entry.push(chunk);
-          await flush();
+          await serial(async () => {
+            if (!deflate) return zip.data(chunk);
+            deflate.push(chunk);
+            await zip.data(chunk, takeDeflated());
+          });
         },
         async close() {
-          entry.push(new Uint8Array(0), true);
           st.end(path, n, size);
           if (hash) sums.push([path, hash.hex()]);
-          await flush();
+          await serial(async () => {
+            if (deflate) {
+              deflate.push(new Uint8Array(0), true);
+              await zip.trailer(takeDeflated());
+            }
+            await zip.end();
+          });
         },
       };
     },
     async finalize() {
       st.startFinalize();
       if (withManifest && !sums.some(([p]) => p === MANIFEST_FILE)) {
-        const m = new ZipPassThrough(MANIFEST_FILE);
-        m.mtime = mtime;
-        zip.add(m);
-        m.push(new TextEncoder().encode(formatSha256Manifest(sums)), true);
+        const body = new TextEncoder().encode(formatSha256Manifest(sums));
+        await serial(async () => {
+          await zip.begin(MANIFEST_FILE, 0, body.length);
+          await zip.data(body);
+          await zip.end();
+        });
       }
-      zip.end();
-      await flush();
-      if (!ended) throw new Error(`${label}: zip stream did not end`);
+      await serial(() => zip.finish());
       await writer?.close();
       st.state = 'complete';
     },
     async abort(reason) {
       if (st.state === 'aborted' || st.state === 'complete') return;
       st.state = 'aborted';
-      zip.terminate();
-      pending.length = 0;
-      await flushing.catch(() => {});
+      await chain;
       if (writer) await writer.abort(reason).catch(() => {});
       else await opts.onAbort?.(reason);
     },

@@ -309,6 +309,8 @@ let preflightSeq = 0;
 
 export function refreshPreflight(delayMs = 250): void {
   clearTimeout(preflightTimer);
+  // An inspection already in flight describes the earlier model or settings: its answer is dropped.
+  preflightSeq++;
   preflightTimer = setTimeout(() => void doPreflight(), delayMs);
 }
 

@@ -153,7 +153,6 @@ export function gpuClass(caps: PageCapabilities | null): GpuClass {
 }
 
 const GB = 1e9;
-const ZIP_LIMIT = 0xffffffff;
 
 export function preRunWarnings(pf: Preflight | undefined, caps: PageCapabilities | null, destination: Destination): string[] {
   const w: string[] = [];
@@ -163,8 +162,7 @@ export function preRunWarnings(pf: Preflight | undefined, caps: PageCapabilities
     else if (caps.worker && !caps.worker.adapter) w.push(`No WebGPU adapter in the worker${caps.worker.adapterError ? ` (${caps.worker.adapterError})` : ''}: the run uses the CPU backend.`);
   }
   if (!pf) return w;
-  if (destination === 'zip' && pf.outputBytes > ZIP_LIMIT) w.push(`The bundle (${formatBytes(pf.outputBytes)}) exceeds the 4 GiB zip limit: choose "Write into a folder" or "Browser storage".`);
-  else if (destination === 'zip' && pf.outputBytes > 1.5 * GB) w.push(`The zip (${formatBytes(pf.outputBytes)}) is assembled in memory; for a bundle this size prefer writing into a folder.`);
+  if (destination === 'zip' && pf.outputBytes > 1.5 * GB) w.push(`The zip (${formatBytes(pf.outputBytes)}) is assembled in memory; for a bundle this size prefer writing into a folder.`);
   if (caps?.storage) {
     const free = caps.storage.quota - caps.storage.usage;
     if (destination === 'opfs' && pf.outputBytes > free) w.push(`Browser storage has ${formatBytes(free)} free but the bundle needs ${formatBytes(pf.outputBytes)}.`);

@@ -10,6 +10,7 @@ export function ProgressPanel() {
   const notices = useApp((s) => s.notices);
   const error = useApp((s) => s.error);
   const caps = useApp((s) => s.caps);
+  const choice = useApp((s) => s.backend);
   if (status === 'idle' && notices.length === 0) return null;
   // A run that failed while reading headers has no tensor progress worth showing.
   const v = p && !(status === 'error' && p.tensorCount === 0) ? progressView(p, status === 'done') : null;
@@ -49,7 +50,7 @@ export function ProgressPanel() {
       {backend && (
         <p className="muted" style={{ marginBottom: 4 }}>
           Backend: <b>{backend.name === 'webgpu' ? 'WebGPU' : 'CPU'}</b> — {backend.description}
-          {backend.name === 'cpu' && caps?.worker?.adapter ? ' (a GPU adapter exists; choose backend "auto" or "WebGPU" to use it)' : ''}
+          {backend.name === 'cpu' && caps?.worker?.adapter && choice === 'cpu' ? ' (a GPU adapter exists; backend "auto" uses it when it measures faster for the model)' : ''}
         </p>
       )}
       {notices.map((n, i) => <div key={i} className="notice" role="status">{n}</div>)}

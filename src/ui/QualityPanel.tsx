@@ -214,7 +214,7 @@ function ComparisonView({ c }: { c: NonNullable<QualityReport['comparison']> }) 
         ))}
       </div>
       <p className="verdict" data-testid="comparison-verdict">{c.verdict}</p>
-      <p className="muted" style={{ marginTop: 0 }}>Same {c.windows} windows × {c.seqlen} tokens of {c.textLabel} for every bundle; shorter bars are better. Weight error (in the table above) is only a proxy.</p>
+      <p className="muted" style={{ marginTop: 0 }}>Same {c.windows} windows × {c.seqlen} tokens of {c.textLabel} for every bundle; shorter bars are better. Weight error (the inspection table) is only a proxy.</p>
     </div>
   );
 }

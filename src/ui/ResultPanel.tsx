@@ -34,7 +34,7 @@ export function ResultPanel() {
       {comparison && comparison.bundles.length > 1 ? (
         <p className="verdict" data-testid="result-verdict">Measured (perplexity and KL on {comparison.textLabel}): {comparison.verdict}</p>
       ) : (
-        t.tensors > 0 && <p className="muted" data-testid="result-verdict">Which setting is better is measured under “Check quality” (perplexity and KL against plain RTN on the same text).</p>
+        t.tensors > 0 && <p className="muted" data-testid="result-verdict">Which setting is better is measured under “Check quality” (perplexity and KL on the same text, against plain RTN of the same model).</p>
       )}
       {t.tensors > 0 && (
         <p className="muted" role="note" data-testid="weight-error">

@@ -344,7 +344,10 @@ export async function checkLastRun(req: QualityRequest, cb: QualityCallbacks): P
       let compare: { label: string; others: OtherBundle[] } | undefined;
       if (req.compareRtn && held.settings.rotation !== 'none') {
         const rtnSettings: QuantSettings = { ...held.settings, rotation: 'none' };
-        const rtn = await quantizeVariant(held, rtnSettings, req.compareRtn.backend, signal, (p) => void cb.onProgress(p));
+        const throttle = new Throttle(PROGRESS_INTERVAL_MS);
+        const rtn = await quantizeVariant(held, rtnSettings, req.compareRtn.backend, signal, (p) => {
+          if (throttle.ready(performance.now(), p.stage, p.done === p.total)) void cb.onProgress(p);
+        });
         compare = { label: `chosen settings (rotation ${held.settings.rotation})`, others: [{ label: 'plain RTN (rotation none)', source: rtn }] };
       }
       const report = await check(opened.source, bundle, req, cb, signal, compare);

@@ -7,6 +7,8 @@ export interface FakeFsOptions {
   dirMove?: boolean;
   fileMove?: boolean;
   syncAccess?: boolean;
+  /** No createWritable (Safari's OPFS before Safari 26: sync access handles only). */
+  noWritable?: boolean;
   quotaBytes?: number;
 }
 
@@ -39,6 +41,7 @@ export class FakeFile {
         dest.children.set(newName, this);
       };
     }
+    if (o.noWritable) Object.defineProperty(this, 'createWritable', { value: undefined });
     if (o.syncAccess) {
       this.createSyncAccessHandle = async () => {
         let buf = new Uint8Array(0);
