@@ -71,7 +71,7 @@ describe('GPTQ in the app', () => {
     expect(errors).toEqual([]);
   });
 
-  it.runIf(HAVE_STORIES)('GPTQ settings are in the page and the link; a link naming a dropped file says it must be given again', async () => {
+  it.runIf(HAVE_STORIES)('GPTQ settings are in the page and the link; a link naming a dropped file asks for it, then runs on the picked file', async () => {
     const base = inject('baseUrl');
     const { page, errors } = await openPage(browser, `${base}?model=tinystories-260k&method=gptq&calib=file%3Amy-calib.json&csamples=8&cseqlen=64&backend=cpu`);
     await expect.poll(() => page.getByLabel('Calibration source').inputValue()).toBe('file');
@@ -80,6 +80,19 @@ describe('GPTQ in the app', () => {
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await waitForStatus(page, 'error');
     expect(await page.locator('section[aria-labelledby="progress-h"]').innerText()).toContain('“my-calib.json”, which cannot travel in a link');
+    // Picking the file: the run uses it (a {"ids"} token stream here), and the bundle records its name.
+    await page.getByTestId('calib-file').setInputFiles({
+      name: 'my-calib.json', mimeType: 'application/json', buffer: readFileSync(path.join(ROOT, 'public/demo/tinystories-260k/calib.tokens.json')),
+    });
+    expect(await page.locator('[data-testid="method-settings"]').innerText()).toContain('my-calib.json');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await waitForStatus(page, 'done', 170_000);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download bundle' }).click()]);
+    const zipPath = path.join(tmp, 'dropped.zip');
+    await download.saveAs(zipPath);
+    const qc = JSON.parse(new TextDecoder().decode(unzipSync(new Uint8Array(readFileSync(zipPath)))['quantization_config.json']));
+    expect(qc.calibration).toMatchObject({ source: 'my-calib.json', samples: 8, seqlen: 64, tokens: 512 });
+    expect(await page.locator('[data-testid="cli-command"]').innerText()).toContain('--calib <path to my-calib.json> --calib-samples 8 --calib-seqlen 64');
     // Switching to the demo's built-in calibration puts it in the URL.
     await page.getByLabel('Calibration source').selectOption('demo');
     await expect.poll(() => page.url()).toContain('calib=demo&csamples=8&cseqlen=64');

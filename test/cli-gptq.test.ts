@@ -4,11 +4,15 @@
  * per-layer GPTQ progress, and the summary and --report give the output error of GPTQ vs RTN.
  * Bad calibration input → exit 2, a specific message, nothing written.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { calibIdsSha256, serializeCalibJson } from '../src/eval/calibration-set';
+import { calibIdsSha256, readCalibrationModelInfo, sampleCalibration, serializeCalibJson } from '../src/eval/calibration-set';
+import { joinWikiText, WIKITEXT2_RAW, wikitextParquetPath } from '../src/eval/wikitext';
+import { createNodeFsSource } from '../src/sources/node-fs-source-node';
+import { startMockHub } from './support/mock-hub';
+import { parquetStringColumn } from './support/parquet-bytes';
 import { mulberry32 } from '../src/demo/tiny-qwen2';
 import { makeTinyQwen2, writeTinyQwen2 } from './support/tiny-qwen2';
 import { FIXTURE_DIR, FIXTURE_SKIP_REASON, HAVE_FIXTURE } from './support/bundle';
@@ -114,6 +118,28 @@ describe('quantize CLI with calibration (GPTQ)', () => {
     const qc = JSON.parse(readFileSync(join(out, 'quantization_config.json'), 'utf8'));
     expect(qc.calibration).toMatchObject({ source: 'stories.txt', samples: 4, seqlen: 64, tokens: 256 });
     expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('calib=file%3Astories.txt&csamples=4&cseqlen=64&cseed=3');
+  }, 120_000);
+
+  it.skipIf(!HAVE_FIXTURE)(`--calib wikitext-2-raw-v1 reads the train split from the hub (--hub-url) ${HAVE_FIXTURE ? '' : FIXTURE_SKIP_REASON}`, async () => {
+    const dsDir = join(tmp, 'wikitext');
+    const rows = ['', ' = Valkyria Chronicles III = \n', '', ...Array.from({ length: 120 }, (_, i) => ` Senjō no Valkyria ${i} is a tactical role @-@ playing game , released in 2011 . \n`)];
+    mkdirSync(join(dsDir, WIKITEXT2_RAW), { recursive: true });
+    writeFileSync(join(dsDir, wikitextParquetPath(WIKITEXT2_RAW, 'train')), parquetStringColumn(rows));
+    const hub = await startMockHub({ repos: { 'datasets/Salesforce/wikitext': { dir: dsDir } } });
+    try {
+      const out = join(tmp, 'fixture-wikitext');
+      const r = await runCli(['--model', FIXTURE_DIR, '--out', out, '--calib', 'wikitext-2-raw-v1', '--hub-url', hub.url, '--calib-samples', '4', '--calib-seqlen', '64', '--quiet']);
+      expect(r.code).toBe(0);
+      const info = await readCalibrationModelInfo(await createNodeFsSource(FIXTURE_DIR));
+      const expected = sampleCalibration(info.tokenizer!.encode(joinWikiText(rows)), 4, 64, 0);
+      const qc = JSON.parse(readFileSync(join(out, 'quantization_config.json'), 'utf8'));
+      expect(qc.calibration).toEqual({ source: 'WikiText-2 raw train', samples: 4, seqlen: 64, tokens: 256, token_ids_sha256: await calibIdsSha256(expected) });
+      const card = readFileSync(join(out, 'README.md'), 'utf8');
+      expect(card).toContain('calib=wikitext-2-raw-v1&csamples=4&cseqlen=64&cseed=0');
+      expect(card).toContain('--calib wikitext-2-raw-v1 --calib-samples 4');
+    } finally {
+      await hub.close();
+    }
   }, 120_000);
 
   describe('bad calibration input: exit 2, a specific message, nothing written', () => {
