@@ -20,6 +20,8 @@ import { runPipeline } from '../src/core/pipeline/run';
 import { parseSettings } from '../src/core/settings';
 import { residualRotation } from '../src/core/hadamard/rotation';
 import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../src/core/quant/scales';
+import { fitCodebook } from '../src/core/quant/codebook';
+import { roundToF16 } from '../src/core/safetensors/dtype';
 import { makeTinyQwen2 } from '../src/demo/tiny-qwen2';
 import { writeTinyQwen2 } from '../src/demo/tiny-qwen2-node';
 import { createNodeFsSource } from '../src/sources/node-fs-source-node';
@@ -119,6 +121,19 @@ async function benchKernels(backend: Backend): Promise<void> {
   const invBase = new Float32Array(rows).fill(7 / 0.05);
   await time(`mseRowErrors 896×4864 × ${MSE_ALPHAS.length} candidates`, (m) => backend.mseRowErrors(m, base, invBase, MSE_ALPHAS, MSE_INV_ALPHAS, -8, 7), MSE_ALPHAS.length);
   await time('quantize 896×4864 (+f16 round)', async (m) => backend.release((await backend.quantize(m, base, invBase, -8, 7, true)).mat));
+  for (const bits of [4, 8]) {
+    const steps = new Float32Array(rows).fill(roundToF16(0.05 / (2 ** (bits - 1) - 1)));
+    const invs = steps.map((s) => 1 / s);
+    const times: number[] = [];
+    let fit = fitCodebook(data, rows, cols, { bits, rowStep: steps, rowInv: invs });
+    for (let r = 0; r < runs; r++) {
+      const t = performance.now();
+      fit = fitCodebook(data, rows, cols, { bits, rowStep: steps, rowInv: invs, columnWeights: new Float64Array(cols).fill(1) });
+      times.push(performance.now() - t);
+    }
+    console.log(`${`fitCodebook W${bits} 896×4864 (host, ${fit.iterations} Lloyd its)`.padEnd(44)} ${fmt(median(times)).padStart(10)}  ${gb(median(times))}`);
+    await time(`quantizeToCodebook W${bits} 896×4864 (+f16)`, async (m) => backend.release((await backend.quantizeToCodebook(m, steps, invs, fit.entries, true)).mat));
+  }
   await time('histogram 896×4864 (128 bins)', (m) => backend.histogram(m, 0.05, 128));
   await time('read F16 896×4864', (m) => backend.read(m, 'F16'));
 }

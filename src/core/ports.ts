@@ -95,6 +95,20 @@ export interface Backend {
     roundToF16: boolean,
   ): Promise<{ mat: Mat; codeCounts: Uint32Array }>;
   /**
+   * New matrix of fake-quant values on a sorted codebook C (2…256 strictly increasing F16
+   * entries, src/core/quant/codebook.ts): x = fround(w · rowInv[r]); k = the number of
+   * thresholds t_i = fround((C_i + C_{i+1}) / 2) with t_i < x (nearest entry, a value on a
+   * threshold goes to the lower one); v = fround(rowStep[r] · C_k); if roundToF16, v = f16
+   * round-to-nearest-even of v (as f32). Also returns the entries' histogram: codeCounts[k].
+   */
+  quantizeToCodebook(
+    m: Mat,
+    rowStep: Float32Array,
+    rowInv: Float32Array,
+    codebook: Float32Array,
+    roundToF16: boolean,
+  ): Promise<{ mat: Mat; codeCounts: Uint32Array }>;
+  /**
    * Histogram over [−range, range] with `bins` equal bins:
    * i = floor(fround(fround(x + range) · fround(bins / (2·range)))) clamped to [0, bins − 1].
    */

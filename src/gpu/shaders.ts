@@ -17,6 +17,7 @@ export type ShaderName =
   | 'row_absmax'
   | 'mse_rows'
   | 'quantize'
+  | 'quantize_codebook'
   | 'histogram'
   | 'row_sq_errors'
   // forward pass

@@ -5,6 +5,8 @@ import type { Backend, Mat, RotationSpec } from '../../src/core/ports';
 import { headRotation, makeRotationSpec, residualRotation } from '../../src/core/hadamard/rotation';
 import { randomSigns } from '../../src/core/hadamard/signs';
 import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../../src/core/quant/scales';
+import { codebookThresholds, fitCodebook, uniformCodebook } from '../../src/core/quant/codebook';
+import { roundToF16 } from '../../src/core/safetensors/dtype';
 import type { Dtype } from '../../src/core/safetensors/types';
 import type { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend';
 import { f32Bytes, firstBitDiff, gpuBackend, gpuEnv, randomMatrix, rng } from '../support/gpu';
@@ -235,6 +237,50 @@ for (const tiled of [false, true]) {
         }
         gpu.release(g);
       }
+    });
+
+    it('quantizeToCodebook: learned, uniform, 2- and 256-entry codebooks; threshold ties; f16 rounding and counts', async () => {
+      for (const [rows, cols, bits] of [[1, 5, 4], [37, 300, 4], [9, 1000, 8], [6, 130, 1]]) {
+        const d = randomMatrix(rows, cols, 5 * rows + cols);
+        const c = await cpu.upload(f32Bytes(d), 'F32', rows, cols);
+        const rowMax = await cpu.rowAbsMax(c);
+        const qmax = Math.max(1, 2 ** (bits - 1) - 1);
+        const step = new Float32Array(rows);
+        const inv = new Float32Array(rows);
+        rowMax.forEach((m, r) => {
+          // row 0 a power of two (so w·inv lands exactly on a threshold below), then subnormal, overflowing and ordinary steps
+          const s = r === 0 ? 2 ** Math.floor(Math.log2(m / qmax)) : r === 1 ? 3e-6 : r === 2 ? 70000 / qmax : roundToF16(m / qmax);
+          step[r] = s;
+          inv[r] = s > 0 ? 1 / s : 0;
+        });
+        // The codebook is fitted on ordinary steps; the odd steps above then test the kernel's arithmetic.
+        const fitStep = rowMax.map((m) => roundToF16(Math.max(m, 1e-3) / qmax));
+        const learned = fitCodebook(d, rows, cols, { bits, rowStep: fitStep, rowInv: fitStep.map((s) => 1 / s) }).entries;
+        for (const cb of [learned, uniformCodebook(bits)]) {
+          // Row 0 (after the first element): values exactly on the thresholds, and on the entries.
+          const t = codebookThresholds(cb);
+          const d2 = d.slice();
+          for (let j = 1; j < Math.min(cols, 1 + 2 * t.length); j++) d2[j] = Math.fround((j % 2 ? t[(j >> 1) % t.length] : cb[(j >> 1) % cb.length]) * step[0]);
+          if (cols > 2) expect(Math.fround(d2[1] * inv[0])).toBe(t[0]); // a real tie
+          const c2 = await cpu.upload(f32Bytes(d2), 'F32', rows, cols);
+          const g2 = await gpu.upload(f32Bytes(d2), 'F32', rows, cols);
+          for (const f16 of [false, true]) {
+            const want = await cpu.quantizeToCodebook(c2, step, inv, cb, f16);
+            const got = await gpu.quantizeToCodebook(g2, step, inv, cb, f16);
+            expect(Array.from(got.codeCounts)).toEqual(Array.from(want.codeCounts));
+            expect(want.codeCounts.reduce((a, b) => a + b, 0)).toBe(rows * cols);
+            expect(firstBitDiff(await gpu.read(got.mat, 'F32'), await cpu.read(want.mat, 'F32'))).toBeNull();
+            expect(firstBitDiff(await gpu.read(got.mat, 'F16'), await cpu.read(want.mat, 'F16'))).toBeNull();
+            gpu.release(got.mat);
+          }
+          gpu.release(g2);
+        }
+      }
+      const g = await gpu.upload(f32Bytes(new Float32Array(4)), 'F32', 2, 2);
+      const one = new Float32Array([1, 1]);
+      await expect(gpu.quantizeToCodebook(g, one, one, new Float32Array([0, 0]), false)).rejects.toThrow(/entry 1/);
+      await expect(gpu.quantizeToCodebook(g, one, one, new Float32Array(512).map((_, i) => i), false)).rejects.toThrow(/512 codebook entries/);
+      gpu.release(g);
     });
 
     it('histogram edge values (bin edges, ±range, beyond range, ±inf)', async () => {

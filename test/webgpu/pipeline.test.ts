@@ -110,6 +110,39 @@ describe('fallback to the CPU when the GPU dies mid-run (mock GPU)', () => {
   }
 });
 
+describe('fallback replays quantizeToCodebook (mock GPU)', () => {
+  // upload (1), scaleColumns (2), quantizeToCodebook (3), rowSquaredErrors (4), read (5): the loss at
+  // each call; a matrix quantized on the dead "GPU" is rebuilt on the CPU from its recipe.
+  for (const n of [1, 3, 4, 5]) {
+    it(`device lost at call ${n}: same values and counts as the CPU`, async () => {
+      const rows = 13;
+      const cols = 40;
+      const data = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+      const bytes = new Uint8Array(data.buffer);
+      const gamma = Float32Array.from({ length: cols }, (_, j) => 0.5 + j / cols);
+      const step = new Float32Array(rows).fill(0.5);
+      const inv = new Float32Array(rows).fill(2);
+      const cb = new Float32Array([-6, -3.5, -1.75, -0.5, 0, 0.625, 2, 7.5]);
+      const run = async (b: Backend) => {
+        const m = await b.upload(bytes, 'F32', rows, cols);
+        await b.scaleColumns(m, gamma);
+        const q = await b.quantizeToCodebook(m, step, inv, cb, true);
+        const e = await b.rowSquaredErrors(m, q.mat);
+        return { counts: Array.from(q.codeCounts), diff: e.diff, f16: await b.read(q.mat, 'F16') };
+      };
+      const notices: string[] = [];
+      const b = createFallbackBackend(mockGpuThatDies(n), new CpuBackend(), (m) => notices.push(m));
+      const got = await run(b);
+      const want = await run(new CpuBackend());
+      expect(got.counts).toEqual(want.counts);
+      expect(firstBitDiff(got.diff, want.diff)).toBeNull();
+      expect(firstBitDiff(got.f16, want.f16)).toBeNull();
+      expect(b.fellBack).toBe(true);
+      expect(notices.length).toBe(1);
+    });
+  }
+});
+
 describe.skipIf(!env.adapter)('fallback to the CPU when a real WebGPU device is lost mid-run', () => {
   for (const n of [7, 30]) {
     it(`device destroyed before call ${n}`, async () => {

@@ -1,11 +1,13 @@
 import type { Backend, Mat, RotationSpec } from '../../core/ports';
 import type { Dtype } from '../../core/safetensors/types';
+import { checkCodebookArgs } from '../../core/quant/codebook';
 import { decodeToF32, encodeF16 } from '../../core/safetensors/dtype';
 import { rotateColumnsF32, rotateRowsF32 } from '../../core/hadamard/rotation';
 import {
   histogramF32,
   mseRowErrorsF32,
   quantizeF32,
+  quantizeToCodebookF32,
   rowAbsMaxF32,
   rowSquaredErrorsF32,
   scaleColumnsF32,
@@ -77,6 +79,18 @@ export class CpuBackend implements Backend {
   ): Promise<{ mat: Mat; codeCounts: Uint32Array }> {
     const c = asCpu(m);
     const { values, codeCounts } = quantizeF32(c.data, c.rows, c.cols, rowStep, rowInv, qmin, qmax, roundToF16);
+    return { mat: new CpuMat(c.rows, c.cols, values), codeCounts };
+  }
+  async quantizeToCodebook(
+    m: Mat,
+    rowStep: Float32Array,
+    rowInv: Float32Array,
+    codebook: Float32Array,
+    roundToF16: boolean,
+  ): Promise<{ mat: Mat; codeCounts: Uint32Array }> {
+    const c = asCpu(m);
+    checkCodebookArgs(c, rowStep, rowInv, codebook);
+    const { values, codeCounts } = quantizeToCodebookF32(c.data, c.rows, c.cols, rowStep, rowInv, codebook, roundToF16);
     return { mat: new CpuMat(c.rows, c.cols, values), codeCounts };
   }
   async histogram(m: Mat, range: number, bins: number): Promise<Uint32Array> {

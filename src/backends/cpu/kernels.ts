@@ -5,6 +5,8 @@
  * storage and Math.fround make every intermediate an f32; f64 arithmetic on two f32 operands
  * followed by fround is the correctly rounded f32 result for + − × ÷.
  */
+import { codebookThresholds, nearestEntryIndex } from '../../core/quant/codebook';
+
 const fround = Math.fround;
 
 export function scaleColumnsF32(data: Float32Array, rows: number, cols: number, gamma: Float32Array): void {
@@ -119,6 +121,37 @@ export function quantizeF32(
       else if (q > qmax) q = qmax;
       codeCounts[q - qmin]++;
       const v = fround(step * q);
+      values[o + c] = roundToF16 ? roundF32ToF16Value(v) : v;
+    }
+  }
+  return { values, codeCounts };
+}
+
+/**
+ * Nearest-entry quantization onto a sorted codebook (src/core/quant/codebook.ts): x = fround(w ·
+ * rowInv[r]); k = number of thresholds fround((C_k + C_{k+1}) / 2) below x; v = fround(rowStep[r] ·
+ * C_k), f16-rounded when asked; codeCounts[k] counts entry k.
+ */
+export function quantizeToCodebookF32(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  rowStep: Float32Array,
+  rowInv: Float32Array,
+  entries: Float32Array,
+  roundToF16: boolean,
+): { values: Float32Array; codeCounts: Uint32Array } {
+  const t = codebookThresholds(entries);
+  const values = new Float32Array(rows * cols);
+  const codeCounts = new Uint32Array(entries.length);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    const step = rowStep[r];
+    const inv = rowInv[r];
+    for (let c = 0; c < cols; c++) {
+      const k = nearestEntryIndex(fround(data[o + c] * inv), t);
+      codeCounts[k]++;
+      const v = fround(step * entries[k]);
       values[o + c] = roundToF16 ? roundF32ToF16Value(v) : v;
     }
   }

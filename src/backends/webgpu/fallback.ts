@@ -8,7 +8,7 @@ import { isGpuUnavailable } from './errors';
  *
  * Nothing partial is copied off the failed device. Instead every Mat handed out remembers how
  * it was made — the source bytes of its `upload` (kept by reference: callers must not modify
- * them afterwards), the `clone` or `quantize` it came from, and the in-place operations applied
+ * them afterwards), the `clone`, `quantize` or `quantizeToCodebook` it came from, and the in-place operations applied
  * since (scaleColumns, rotateRows, rotateColumns). On the switch each live Mat is rebuilt on the
  * fallback by replaying that log, then the failed call is repeated there. Backends are
  * bit-identical, so the replayed state — and the bundle — is the same as if the GPU had not
@@ -26,6 +26,10 @@ type Origin =
   | {
       kind: 'quantize'; of: Recipe; upTo: number;
       rowStep: Float32Array; rowInv: Float32Array; qmin: number; qmax: number; roundToF16: boolean;
+    }
+  | {
+      kind: 'quantizeToCodebook'; of: Recipe; upTo: number;
+      rowStep: Float32Array; rowInv: Float32Array; codebook: Float32Array; roundToF16: boolean;
     };
 
 interface Recipe {
@@ -72,7 +76,9 @@ export function createFallbackBackend(primary: Backend, fallback: Backend, onNot
     } else {
       const parent = await rebuild(o.of, o.upTo);
       try {
-        m = (await fallback.quantize(parent, o.rowStep, o.rowInv, o.qmin, o.qmax, o.roundToF16)).mat;
+        m = o.kind === 'quantize'
+          ? (await fallback.quantize(parent, o.rowStep, o.rowInv, o.qmin, o.qmax, o.roundToF16)).mat
+          : (await fallback.quantizeToCodebook(parent, o.rowStep, o.rowInv, o.codebook, o.roundToF16)).mat;
       } finally {
         fallback.release(parent);
       }
@@ -168,6 +174,17 @@ export function createFallbackBackend(primary: Backend, fallback: Backend, onNot
       };
       return call(async (b, onPrimary) => {
         const r = await b.quantize(fm.inner, rowStep, rowInv, qmin, qmax, roundToF16);
+        return { mat: wrap(r.mat, onPrimary, { origin, ops: [] }), codeCounts: r.codeCounts };
+      });
+    },
+    async quantizeToCodebook(m, rowStep, rowInv, codebook, roundToF16) {
+      const fm = asFb(m, 'quantizeToCodebook');
+      const origin: Origin = {
+        kind: 'quantizeToCodebook', of: fm.recipe, upTo: fm.recipe.ops.length,
+        rowStep: rowStep.slice(), rowInv: rowInv.slice(), codebook: codebook.slice(), roundToF16,
+      };
+      return call(async (b, onPrimary) => {
+        const r = await b.quantizeToCodebook(fm.inner, rowStep, rowInv, codebook, roundToF16);
         return { mat: wrap(r.mat, onPrimary, { origin, ops: [] }), codeCounts: r.codeCounts };
       });
     },

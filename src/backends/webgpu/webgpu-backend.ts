@@ -1,4 +1,5 @@
 import type { Backend, Mat, RotationSpec } from '../../core/ports';
+import { checkCodebookArgs, codebookThresholds } from '../../core/quant/codebook';
 import { DTYPE_BYTES, type Dtype } from '../../core/safetensors/types';
 import { TimestampProfiler, type KernelTiming } from '../../gpu/profiler';
 import { createGpuRuntime, Transients, USAGE_STORAGE, type GpuRuntime, type GpuRuntimeOptions, type UniformField } from '../../gpu/runtime';
@@ -322,6 +323,33 @@ export class WebGpuBackend implements Backend {
         this.kernel(encoder, 'quantize', [u, t.buffer, auxBuf, out.tiles[i].buffer, counts], Math.ceil(n / 1024));
       });
       const [bytes] = await this.readBuffers(encoder, [{ buffer: counts, bytes: bins * 4 }]);
+      return { mat: out, codeCounts: new Uint32Array(bytes) };
+    });
+  }
+
+  async quantizeToCodebook(
+    m: Mat, rowStep: Float32Array, rowInv: Float32Array, codebook: Float32Array, roundToF16: boolean,
+  ): Promise<{ mat: Mat; codeCounts: Uint32Array }> {
+    const g = this.asGpu(m, 'quantizeToCodebook');
+    checkCodebookArgs(g, rowStep, rowInv, codebook);
+    return this.run('quantizeToCodebook', async () => {
+      const R = g.rows;
+      const k = codebook.length;
+      const aux = new Float32Array(2 * R + 2 * k - 1);
+      aux.set(rowStep, 0);
+      aux.set(rowInv, R);
+      aux.set(codebook, 2 * R);
+      aux.set(codebookThresholds(codebook), 2 * R + k);
+      const auxBuf = this.temp(aux);
+      const counts = this.zeroed(k * 4);
+      const out = this.allocMat(g.rows, g.cols);
+      const encoder = this.device.createCommandEncoder({ label: 'quantizeToCodebook' });
+      g.tiles.forEach((t, i) => {
+        const n = t.rows * g.cols;
+        const u = this.uniform([n, g.cols, t.row0, roundToF16 ? 1 : 0, k, R]);
+        this.kernel(encoder, 'quantize_codebook', [u, t.buffer, auxBuf, out.tiles[i].buffer, counts], Math.ceil(n / 1024));
+      });
+      const [bytes] = await this.readBuffers(encoder, [{ buffer: counts, bytes: k * 4 }]);
       return { mat: out, codeCounts: new Uint32Array(bytes) };
     });
   }

@@ -10,14 +10,16 @@
  * independent (H is shared), which is what lets this run row group by row group.
  *
  * Everything is f64 except the rounding itself, which is exactly the `quantize` kernel's
- * (src/backends/types.ts): q = clamp(roundHalfEven(fround(fround(w) · rowInv[r])), qmin, qmax),
- * v = fround(rowStep[r] · q), then f16-rounded when asked.
+ * (src/core/ports.ts): q = clamp(roundHalfEven(fround(fround(w) · rowInv[r])), qmin, qmax),
+ * v = fround(rowStep[r] · q), then f16-rounded when asked — or, with a learned codebook, the
+ * `quantizeToCodebook` kernel's nearest entry (src/core/quant/codebook.ts).
  *
  * Determinism: every floating-point sum below runs in a fixed order that depends only on the
  * inputs and `actOrder`, not on `blockSize` (the lazy block update subtracts the same terms in
  * the same order as the column-by-column one) — same inputs, same bytes.
  */
 import { roundToF16 as roundToF16Value } from '../safetensors/dtype';
+import { codebookThresholds, nearestEntryIndex } from './codebook';
 
 const fround = Math.fround;
 
@@ -287,12 +289,19 @@ export interface GptqOptions {
   name?: string;
   /** Largest relative damping tried before giving up. Default 1 (100 % of the mean diagonal). */
   maxDamp?: number;
+  /**
+   * Round onto this sorted codebook instead of the integer grid (qmax − qmin + 1 strictly
+   * increasing entries, src/core/quant/codebook.ts): each weight goes to the nearest entry of
+   * fround(w · rowInv[r]) exactly as the `quantizeToCodebook` kernel picks it, value
+   * fround(rowStep[r] · C_k); the code reported is qmin + k.
+   */
+  codebook?: Float32Array;
 }
 
 export interface GptqResult {
   /** Fake-quant values Ŵ (row-major [rows, cols], original column order), each rowStep[r]·q. */
   values: Float32Array;
-  /** The integer codes q (Int8Array when the grid fits in 8 bits). */
+  /** The integer codes q (Int8Array when the grid fits in 8 bits); with a codebook, qmin + the entry index. */
   codes: Int8Array | Int16Array;
   /** Histogram of the codes: codeCounts[q − qmin]. */
   codeCounts: Uint32Array;
@@ -330,6 +339,15 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
   }
   for (let i = 0; i < h.length; i++) {
     if (!Number.isFinite(h[i])) throw new GptqError(`gptqQuantize${what}: Hessian entry [${Math.floor(i / cols)}, ${i % cols}] is ${h[i]}`, name);
+  }
+  const entries = opts.codebook;
+  let thresholds: Float32Array | null = null;
+  if (entries) {
+    if (entries.length !== qmax - qmin + 1) throw new RangeError(`gptqQuantize${what}: codebook has ${entries.length} entries; the grid [${qmin}, ${qmax}] needs ${qmax - qmin + 1}`);
+    for (let k = 0; k < entries.length; k++) {
+      if (!Number.isFinite(entries[k]) || (k > 0 && !(entries[k] > entries[k - 1]))) throw new RangeError(`gptqQuantize${what}: codebook entry ${k} (${entries[k]}) must be finite and above entry ${k - 1}`);
+    }
+    thresholds = codebookThresholds(entries);
   }
 
   // Column order: descending diag(H) (ties by index, so the order is deterministic).
@@ -407,11 +425,19 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
           const wf = fround(work[o + i]);
           const x = fround(wf * inv);
           if (!Number.isFinite(x)) throw new GptqError(`GPTQ${what}: weight [${r}, ${perm[i]}] became ${work[o + i]} during the updates`, name);
-          let q = x + RNE_MAGIC - RNE_MAGIC;
-          if (q === 0) q = x * 0; // keep the sign of zero, as the quantize kernel does
-          if (q < qmin) q = qmin;
-          else if (q > qmax) q = qmax;
-          let v = fround(step * q);
+          let q: number;
+          let v: number;
+          if (thresholds) {
+            const k = nearestEntryIndex(x, thresholds);
+            q = qmin + k;
+            v = fround(step * entries![k]);
+          } else {
+            q = x + RNE_MAGIC - RNE_MAGIC;
+            if (q === 0) q = x * 0; // keep the sign of zero, as the quantize kernel does
+            if (q < qmin) q = qmin;
+            else if (q > qmax) q = qmax;
+            v = fround(step * q);
+          }
           if (f16) v = roundToF16Value(v);
           valuesP[o + i] = v;
           codesP[o + i] = q;
