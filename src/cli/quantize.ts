@@ -4,15 +4,23 @@
  *   npm run quantize -- --model <dir|org/repo> --out <dir> [--bits 4|8|16] [--scheme per_tensor|sp]
  *     [--rotation full|block|none] [--block-size 64] [--clip absmax|mse] [--seed 0]
  *     [--quantize-embeddings true|false] [--dtype f16|f32] [--backend cpu|webgpu]
+ *     [--method rtn|gptq] [--calib <calib.json | text file | dataset | demo>] [--calib-samples 128]
+ *     [--calib-seqlen 512] [--calib-seed 0] [--act-order true|false] [--damp 0.01]
  */
 import { parseArgs } from 'node:util';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { parseSettings } from '../core/settings';
 import { InputError, CancelledError, EnvironmentError } from '../core/errors';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
-import { formatLayerSummary } from '../core/pipeline/report';
+import { formatCalibSummary, formatLayerSummary } from '../core/pipeline/report';
+import { calibrationRecord, type PipelineCalibration } from '../core/pipeline/calibration';
+import { CALIBRATION_DEMO, parseCalibrationSpec, usesCalibration, type CalibrationSpec } from '../core/link';
+import { describeGptqCost, gptqCost, measureHostFlops } from '../core/gptq-cost';
+import type { CalibrationSetSource } from '../eval/calibration-set';
+import { demoCalibrationSource, pipelineCalibrationFrom } from '../eval/gptq-calibration';
+import { readCalibrationArg } from './calib-source';
 import { reportToJson } from '../core/pipeline/report-json';
 import { formatRate, RunMeter } from '../core/progress';
 import { assertRunnable, preflight } from '../core/pipeline/preflight';
@@ -32,6 +40,15 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --quantize-embeddings BOOL    quantize model.embed_tokens too                 [true]
   --dtype f16|f32               stored dtype (f32 for exact checks)             [f16]
   --backend cpu|webgpu          where the math runs                             [cpu]
+  --method rtn|gptq             round-to-nearest, or GPTQ with calibration data [gptq with --calib, else rtn]
+  --calib SRC                   calibration for GPTQ: a calib.json, a text file, a Hub dataset
+                                (wikitext-2-raw-v1 = WikiText-2 raw train, org/name:config/split),
+                                or demo (a demo folder's calib.tokens.json / calib.json / calib.txt)
+  --calib-samples N             calibration samples drawn from the source      [128]
+  --calib-seqlen L              tokens per sample                               [512]
+  --calib-seed N                seed of the sample offsets                      [0]
+  --act-order BOOL              GPTQ: columns in descending Hessian-diagonal order [true]
+  --damp F                      GPTQ: dampening, fraction of the mean diagonal  [0.01]
   --revision REV                Hub revision (with a repo id)                   [main]
   --hub-url URL                 Hub or mirror address                           [https://huggingface.co]
   --token hf_...                Hub token (or env HF_TOKEN); never written anywhere
@@ -51,6 +68,8 @@ async function main(): Promise<number> {
         revision: { type: 'string' }, 'hub-url': { type: 'string' }, token: { type: 'string' },
         'max-shard-size': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        method: { type: 'string' }, calib: { type: 'string' }, 'calib-samples': { type: 'string' }, 'calib-seqlen': { type: 'string' },
+        'calib-seed': { type: 'string' }, 'act-order': { type: 'string' }, damp: { type: 'string' },
       },
       strict: true,
     }));
@@ -82,7 +101,31 @@ async function main(): Promise<number> {
     const settings = parseSettings({
       bits: values.bits, scheme: values.scheme, rotation: values.rotation, blockSize: values['block-size'],
       clip: values.clip, seed: values.seed, quantizeEmbeddings: values['quantize-embeddings'], dtype: values.dtype,
+      // Calibration data means GPTQ unless the method is named.
+      method: values.method ?? (values.calib !== undefined ? 'gptq' : undefined), actOrder: values['act-order'], damp: values.damp,
     });
+    const calibArg = values.calib as string | undefined;
+    const calibFlags = (['calib-samples', 'calib-seqlen', 'calib-seed', 'act-order', 'damp'] as const).filter((k) => values[k] !== undefined);
+    let calibSpec: CalibrationSpec | undefined;
+    let calibSource: CalibrationSetSource | undefined;
+    if (usesCalibration(settings)) {
+      if (calibArg === undefined) {
+        throw new InputError('--method gptq needs calibration data: give --calib with a calib.json, a text file, a Hub dataset such as wikitext-2-raw-v1, or demo (a demo folder\'s built-in calibration)');
+      }
+      const counts = { samples: values['calib-samples'], seqlen: values['calib-seqlen'], seed: values['calib-seed'] };
+      parseCalibrationSpec({ source: CALIBRATION_DEMO, ...counts }); // counts checked before anything is read
+      if (calibArg.trim() === CALIBRATION_DEMO) {
+        calibSpec = parseCalibrationSpec({ source: CALIBRATION_DEMO, ...counts });
+      } else {
+        // A file is read now: unreadable or malformed calibration fails before the model is opened.
+        calibSource = await readCalibrationArg(calibArg, {
+          hubUrl: values['hub-url'] as string | undefined, accessToken: (values.token as string | undefined) ?? process.env.HF_TOKEN, signal: controller.signal,
+        });
+        calibSpec = parseCalibrationSpec({ source: calibSource.kind === 'wikitext2' ? calibArg.trim() : `file:${basename(calibArg)}`, ...counts });
+      }
+    } else if (calibArg !== undefined || calibFlags.length > 0) {
+      process.stderr.write(`notice: ${[calibArg !== undefined ? '--calib' : '', ...calibFlags.map((f) => `--${f}`)].filter(Boolean).join(', ')} not used: ${settings.bits === 16 ? '--bits 16 quantizes nothing' : '--method rtn needs no calibration'}\n`);
+    }
     const maxShardBytes = values['max-shard-size'] !== undefined ? Number(values['max-shard-size']) : undefined;
     if (maxShardBytes !== undefined && !(Number.isInteger(maxShardBytes) && maxShardBytes > 0)) {
       throw new InputError(`--max-shard-size ${String(values['max-shard-size'])}: expected a positive integer number of bytes`);
@@ -114,7 +157,32 @@ async function main(): Promise<number> {
     // Refuse settings the model cannot run with before the output folder is touched.
     const pf = await preflight(source, settings, { signal: controller.signal });
     assertRunnable(pf);
-    const backend = await openCliBackend((values.backend as string | undefined) ?? 'cpu', notice);
+    const backendKind = (values.backend as string | undefined) ?? 'cpu';
+    let calibration: PipelineCalibration | undefined;
+    if (calibSpec) {
+      // The calibration set, with the model's tokenizer, before any weight is read.
+      const src = calibSource ?? await demoCalibrationSource(source, target.model, undefined, controller.signal);
+      const built = await pipelineCalibrationFrom(src, source, calibSpec, { name: backendKind === 'webgpu' ? 'webgpu' : 'cpu' }, controller.signal);
+      calibration = built.calibration;
+      const set = built.set;
+      const rec = calibrationRecord(calibration);
+      process.stderr.write(
+        `calibration: ${set.source}, ${set.nsamples} × ${set.seqlen} tokens` +
+          `${set.origin === 'sampled' ? ` (windows of a ${set.streamTokens}-token stream, seed ${set.seed})` : set.uniform ? ' (calib.json samples as given)' : ` (calib.json samples as given, ${rec.tokens} tokens)`}` +
+          `, token ids sha256 ${set.sha256}\n`,
+      );
+      const cost = gptqCost(pf.config, set.nsamples, rec.tokens / set.nsamples);
+      let when = '';
+      if (backendKind === 'cpu') {
+        const flops = measureHostFlops();
+        when = `; on the CPU path at least ${formatSeconds(cost.total / flops)} (this thread's best on the Hessian kernel just now: ≈ ${(flops / 1e9).toFixed(1)} GFLOP/s; the whole run is slower)`;
+      }
+      process.stderr.write(
+        `GPTQ cost ${describeGptqCost(cost)}${when}.\n` +
+          `  (the largest Hessian is ${mbText(cost.largestHessianBytes)}; fewer tokens (--calib-samples, --calib-seqlen) cut the forward and Hessian parts proportionally)\n`,
+      );
+    }
+    const backend = await openCliBackend(backendKind, notice);
     const quiet = values.quiet === true;
     process.stderr.write(
       `${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n` +
@@ -129,10 +197,16 @@ async function main(): Promise<number> {
       return sink;
     };
     const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
+    let lastMessage = '';
     const result = await runPipelineWithRestarts({
-      source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal,
+      source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal, calibration,
       onProgress: (e) => {
         const est = meter.update(e);
+        if (!quiet && (e.phase === 'calibrate' || e.phase === 'gptq') && e.message && e.message !== lastMessage) {
+          lastMessage = e.message;
+          process.stderr.write(`  ${e.phase === 'gptq' ? 'gptq' : 'calib'}  ${e.message}  ${(e.elapsedMs / 1000).toFixed(1)} s\n`);
+          return;
+        }
         if (quiet || e.phase !== 'read' || e.tensorIndex === lastIndex) return;
         lastIndex = e.tensorIndex;
         const mb = (n: number): string => (n / 1e6).toFixed(1);
@@ -147,14 +221,17 @@ async function main(): Promise<number> {
     await backend.dispose();
     await (source as { close?: () => Promise<void> | void }).close?.();
     process.stdout.write(`\n${formatLayerSummary(result.reports)}\n\n`);
+    const calibSummary = formatCalibSummary(result.reports);
+    if (calibSummary) process.stdout.write(`${calibSummary}\n\n`);
     process.stdout.write(
-      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}) ` +
+      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}${calibration ? ', GPTQ' : ''}) ` +
         `in ${(result.elapsedMs / 1000).toFixed(2)} s on ${result.backend}\n` +
         `wrote ${result.files.length} files, ${(result.bytesWritten / 1e6).toFixed(2)} MB, to ${outDir}\n`,
     );
     if (reportPath !== undefined) {
       try {
-        await writeFile(reportPath, JSON.stringify(reportToJson(result), null, 1));
+        const extra = { method: usesCalibration(settings) ? 'gptq' : settings.bits === 16 ? null : 'rtn', calibration: calibration ? { ...calibrationRecord(calibration), spec: calibSpec } : null };
+        await writeFile(reportPath, JSON.stringify({ ...(reportToJson(result) as object), ...extra }, null, 1));
       } catch (e) {
         const err = fsFailure(e, 'write the report', reportPath);
         if (err instanceof EnvironmentError) throw new EnvironmentError(`${err.message}; the bundle in ${outDir} is complete`, err);
@@ -172,6 +249,16 @@ async function main(): Promise<number> {
     process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
   }
+}
+
+function mbText(n: number): string {
+  return n >= 1e8 ? `${(n / 1e6).toFixed(0)} MB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(0)} kB`;
+}
+
+function formatSeconds(s: number): string {
+  if (s < 90) return `${Math.max(1, Math.round(s))} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
 }
 
 /** Refuse a --report path that would land in the bundle (and overwrite a verified file) or cannot be written. */

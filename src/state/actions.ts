@@ -2,7 +2,7 @@
  * Everything the UI can do: pick a model, change settings, run, cancel, save, inspect, share.
  * Talks to the pipeline worker; keeps the URL in step with the model and settings.
  */
-import { cliCommand, parseRunQuery, runQuery, type RunTarget } from '../core/link';
+import { cliCommand, parseRunQuery, runQuery, usesCalibration, type CalibrationSpec, type RunTarget } from '../core/link';
 import { parseSettings, type QuantSettings } from '../core/settings';
 import { parseDemoIndex, DEMO_INDEX_FILE } from '../demo/catalog';
 import { filesFromDataTransfer } from '../sources/files/data-transfer';
@@ -10,6 +10,7 @@ import { filesFromFileList, stripCommonFolder, type PathedFile } from '../source
 import type { BackendChoice, RunRequest, SourceSpec } from '../worker/protocol';
 import { bundleName, resolveBackend } from './derive';
 import { qualityOnNewRun } from './quality';
+import { calibFromLink, calibRequest, calibSpec, type CalibState } from './calibration';
 import { session, pipeline } from './session';
 import { getApp, initialState, setApp, type Destination, type ModelKind, type PageCapabilities } from './store';
 
@@ -60,12 +61,24 @@ function sourceSpec(): SourceSpec | null {
   return session.files.length ? { kind: 'files', files: session.files, label: s.files?.label ?? 'dropped files' } : null;
 }
 
+/** The demo model shown (undefined for Hub models and dropped files). */
+function currentDemo() {
+  const s = getApp();
+  return s.modelKind === 'demo' ? s.demos.find((d) => d.name === s.demoName) : undefined;
+}
+
+/** The calibration a GPTQ run would use, as a link and the CLI name it (null for RTN). */
+export function currentCalibSpec(): CalibrationSpec | null {
+  const s = getApp();
+  return usesCalibration(s.settings) ? calibSpec(s.calib, currentDemo()) : null;
+}
+
 /** The page's shareable query: model (not for dropped files), revision, hub, every setting. Never a token. */
 export function shareQuery(): string {
   const s = getApp();
   const t = currentTarget();
-  if (!t) return runQuery({ model: '' }, s.settings).replace(/^\?model=&?/, '?');
-  const q = runQuery(t.target, s.settings);
+  if (!t) return runQuery({ model: '' }, s.settings, currentCalibSpec()).replace(/^\?model=&?/, '?');
+  const q = runQuery(t.target, s.settings, currentCalibSpec());
   if (s.modelKind !== 'files') return q;
   const p = new URLSearchParams(q);
   p.delete('model'); // dropped files cannot be reopened from a link
@@ -96,6 +109,11 @@ export async function init(): Promise<void> {
     setApp({ settings: parseSettings(query.settings) });
   } catch (e) {
     setApp({ notices: [`The link's settings were not valid (${(e as Error).message}); defaults are used instead.`] });
+  }
+  try {
+    setApp({ calib: { ...getApp().calib, ...calibFromLink(query.calibration) } });
+  } catch (e) {
+    setApp({ notices: [...getApp().notices, `The link's calibration was not valid (${(e as Error).message}); the default calibration is used instead.`] });
   }
   if (query.target.hub) setApp({ hubUrl: query.target.hub });
   if (query.target.revision) setApp({ revision: query.target.revision });
@@ -260,6 +278,22 @@ export function applySettings(patch: Partial<QuantSettings>): void {
   refreshPreflight(0);
 }
 
+/** GPTQ's calibration: source, samples, seqlen, seed. */
+export function setCalib(patch: Partial<CalibState>): void {
+  setApp({ calib: { ...getApp().calib, ...patch } });
+  syncUrl();
+}
+
+export function setCalibKind(kind: CalibState['kind']): void {
+  setCalib({ kind, chosen: true });
+}
+
+/** A dropped or picked calibration file (a text file, a calib.json, or a {"ids": [...]} token file). */
+export function setCalibFile(file: File | null): void {
+  session.calibFile = file;
+  setCalib(file ? { kind: 'file', chosen: true, file: { name: file.name, bytes: file.size }, wantedFile: null } : { file: null });
+}
+
 export function setBackend(backend: BackendChoice): void {
   setApp({ backend });
 }
@@ -308,6 +342,16 @@ export async function run(): Promise<void> {
   }
   // The button is disabled then; a link with autorun must not start what the preflight refused either.
   if (s.preflight.state === 'ok' && s.preflight.info?.blocking) return;
+  let calibration: RunRequest['calibration'];
+  if (usesCalibration(s.settings)) {
+    const req = calibRequest(s.calib, currentDemo(), session.calibFile, { hubUrl: s.hubUrl || undefined, token: session.token || undefined });
+    if (typeof req === 'string') {
+      setApp({ status: 'error', error: { name: 'InputError', message: req } });
+      return;
+    }
+    calibration = req;
+  }
+  const calib = calibration?.spec ?? null;
   const name = bundleName(t.target.model, s.settings);
   const chosen = resolveBackend(s.backend, s.preflight.info, s.settings, s.calibration.backends);
   let sink: RunRequest['sink'] = { kind: 'zip' };
@@ -331,7 +375,7 @@ export async function run(): Promise<void> {
   const key = modelKey();
   const settings = s.settings;
   const out = await pipeline().run(
-    { source: spec, settings, backend: chosen.backend, sink, target: t.target, modelArg: t.modelArg },
+    { source: spec, settings, backend: chosen.backend, sink, target: t.target, modelArg: t.modelArg, calibration },
     {
       onProgress: (p) => {
         if (!cancelled) setApp({ progress: p });
@@ -370,8 +414,8 @@ export async function run(): Promise<void> {
       zipReady: !!session.zip,
       zipBytes: session.zip?.size ?? 0,
       savedTo: r.savedTo ?? null,
-      cliCommand: s.modelKind === 'files' ? cliCommand(`<path to ${t.modelArg}>`, settings, target.revision) : cliCommand(t.modelArg, settings, target.revision),
-      link: `${location.origin}${location.pathname}${s.modelKind === 'files' ? shareQuery() : runQuery(target, settings)}`,
+      cliCommand: s.modelKind === 'files' ? cliCommand(`<path to ${t.modelArg}>`, settings, target.revision, calib) : cliCommand(t.modelArg, settings, target.revision, calib),
+      link: `${location.origin}${location.pathname}${s.modelKind === 'files' ? shareQuery() : runQuery(target, settings, calib)}`,
       modelLabel: t.target.model,
       settings,
       modelKey: key,

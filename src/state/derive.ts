@@ -176,7 +176,7 @@ export function preRunWarnings(pf: Preflight | undefined, caps: PageCapabilities
 export function bundleName(model: string, s: QuantSettings): string {
   const base = (model.split('/').pop() || 'model').replace(/[^\w.-]+/g, '_');
   const rot = s.rotation === 'full' ? '' : s.rotation === 'block' ? `-block${s.blockSize}` : '-norot';
-  return s.bits === 16 ? `${base}-quarot-f16${rot}` : `${base}-quarot-w${s.bits}-${s.scheme}-${s.clip}${rot}`;
+  return s.bits === 16 ? `${base}-quarot-f16${rot}` : `${base}-quarot-w${s.bits}-${s.scheme}-${s.clip}${rot}${s.method === 'gptq' ? '-gptq' : ''}`;
 }
 
 // ---- table ---------------------------------------------------------------------------
@@ -193,9 +193,12 @@ export interface TensorRow {
   baselineSqnr: number | null;
   /** baseline − error (positive: rotation helped). */
   gain: number | null;
+  /** With calibration data (GPTQ): output error ‖(W−Ŵ)X‖/‖WX‖ of what was written, and of RTN with the same scales. */
+  calib: number | null;
+  calibRtn: number | null;
 }
 
-export type SortKey = 'order' | 'layer' | 'proj' | 'error' | 'baseline' | 'sqnr' | 'gain';
+export type SortKey = 'order' | 'layer' | 'proj' | 'error' | 'baseline' | 'sqnr' | 'gain' | 'calib' | 'calibRtn';
 
 function scaleText(r: TensorReport): string {
   if (r.inputScale === undefined) return '—';
@@ -220,6 +223,8 @@ export function tensorRows(reports: TensorReport[], filter: string, sort: SortKe
       sqnr: r.error?.sqnrDb ?? null,
       baselineSqnr: r.baselineError?.sqnrDb ?? null,
       gain: r.error && r.baselineError ? r.baselineError.relError - r.error.relError : null,
+      calib: r.calibError?.written ?? null,
+      calibRtn: r.calibError?.rtn ?? null,
     }))
     .filter((r) => !f || r.name.toLowerCase().includes(f) || r.proj.toLowerCase().includes(f) || (r.layer !== null && `layer ${r.layer}` === f));
   if (sort === 'order') return desc ? rows.reverse() : rows;
@@ -230,6 +235,8 @@ export function tensorRows(reports: TensorReport[], filter: string, sort: SortKe
       case 'error': return r.error ?? -Infinity;
       case 'baseline': return r.baseline ?? -Infinity;
       case 'sqnr': return r.sqnr ?? -Infinity;
+      case 'calib': return r.calib ?? -Infinity;
+      case 'calibRtn': return r.calibRtn ?? -Infinity;
       default: return r.gain ?? -Infinity;
     }
   };
@@ -258,6 +265,23 @@ export function layerSeries(reports: TensorReport[]): LayerSeries {
     const a = acc.get(r.layer) ?? { e: 0, b: 0, n: 0 };
     a.e += r.error.relError;
     a.b += r.baselineError.relError;
+    a.n++;
+    acc.set(r.layer, a);
+  }
+  const layers = [...acc.keys()].sort((a, b) => a - b);
+  const error = layers.map((l) => acc.get(l)!.e / acc.get(l)!.n);
+  const baseline = layers.map((l) => acc.get(l)!.b / acc.get(l)!.n);
+  return { layers, error, baseline, max: Math.max(0, ...error, ...baseline) };
+}
+
+/** Mean output error on the calibration data per layer (GPTQ runs): what was written vs RTN with the same scales. */
+export function calibLayerSeries(reports: TensorReport[]): LayerSeries {
+  const acc = new Map<number, { e: number; b: number; n: number }>();
+  for (const r of reports) {
+    if (r.layer === null || !r.calibError) continue;
+    const a = acc.get(r.layer) ?? { e: 0, b: 0, n: 0 };
+    a.e += r.calibError.written;
+    a.b += r.calibError.rtn;
     a.n++;
     acc.set(r.layer, a);
   }

@@ -17,7 +17,9 @@ export const session: {
   qualityText: File | null;
   qualityOriginal: PathedFile[];
   qualityBundle: PathedFile[];
-} = { token: '', files: [], zip: null, folder: null, qualityText: null, qualityOriginal: [], qualityBundle: [] };
+  /** GPTQ: a dropped calibration text or calib.json. */
+  calibFile: File | null;
+} = { token: '', files: [], zip: null, folder: null, qualityText: null, qualityOriginal: [], qualityBundle: [], calibFile: null };
 
 export function pipeline(): PipelineClient {
   client ??= createPipelineClient();

@@ -7,6 +7,7 @@ import type { TensorReport } from '../core/pipeline/report';
 import { DEFAULT_SETTINGS, type QuantSettings } from '../core/settings';
 import type { DemoModel } from '../demo/catalog';
 import type { QualityProgress } from '../eval/check';
+import { initialCalib, type CalibState } from './calibration';
 import type { BackendCalibration, BackendChoice, BackendInfo, BlockComparison, Preflight, QualityDevice, QualityReport, RunProgress, WorkerCapabilities, WorkerError } from '../worker/protocol';
 
 export type ModelKind = 'demo' | 'hub' | 'files';
@@ -119,6 +120,8 @@ export interface AppState {
   files: { label: string; count: number; bytes: number } | null;
 
   settings: QuantSettings;
+  /** GPTQ's calibration: source, samples × seqlen, seed (src/state/calibration.ts). */
+  calib: CalibState;
   backend: BackendChoice;
   destination: Destination;
 
@@ -158,6 +161,7 @@ export const initialState: AppState = {
   demosError: null,
   files: null,
   settings: { ...DEFAULT_SETTINGS },
+  calib: { ...initialCalib },
   backend: 'auto',
   destination: 'zip',
   caps: null,

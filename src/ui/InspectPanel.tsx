@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { useApp } from '../state/store';
 import { LayerChart } from './LayerChart';
+import { CalibChart } from './CalibChart';
 import { TensorTable } from './TensorTable';
 import { HistogramPanel } from './HistogramPanel';
 import { BlockCompare } from './BlockCompare';
@@ -13,6 +14,7 @@ export function InspectPanel() {
     <section className="panel" aria-labelledby="inspect-h">
       <h2 id="inspect-h">Inspect: quantization error per layer and tensor</h2>
       <LayerChart onPickLayer={(l) => setFilter(l === null ? '' : `layer ${l}`)} />
+      <CalibChart />
       <div className="grid inspect" style={{ marginTop: 12 }}>
         <TensorTable filter={filter} setFilter={setFilter} />
         <div>

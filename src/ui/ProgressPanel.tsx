@@ -40,6 +40,9 @@ export function ProgressPanel() {
                 ))}
                 <span style={{ border: 0, background: 'none' }}>{v.step < 0 ? v.phaseLabel : <code>{v.tensorName}</code>}</span>
               </div>
+              {p && (p.phase === 'calibrate' || p.phase === 'gptq') && p.message && (
+                <p className="muted" data-testid="gptq-progress" style={{ margin: '4px 0 0' }}>{p.phase === 'gptq' ? 'GPTQ' : 'Calibration'}: {p.message}</p>
+              )}
             </>
           )}
         </>

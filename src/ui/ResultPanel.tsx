@@ -3,8 +3,8 @@ import { useApp } from '../state/store';
 import { errorTotals, formatBytes, formatDuration, pct } from '../state/derive';
 import { nextSteps } from '../state/next-steps';
 
-function settingsText(s: { bits: number; scheme: string; clip: string; rotation: string; blockSize: number }): string {
-  return s.bits === 16 ? `16-bit, rotation ${s.rotation}` : `W${s.bits} ${s.scheme}/${s.clip}, rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`;
+function settingsText(s: { bits: number; scheme: string; clip: string; rotation: string; blockSize: number; method?: string }): string {
+  return s.bits === 16 ? `16-bit, rotation ${s.rotation}` : `W${s.bits} ${s.scheme}/${s.clip}${s.method === 'gptq' ? ' GPTQ' : ''}, rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`;
 }
 
 export function ResultPanel() {

@@ -2,6 +2,7 @@ import { BLOCK_SIZES, DEFAULT_SETTINGS, type Bits, type Clip, type OutputDtype, 
 import { setBackend, setDestination, setSetting } from '../state/actions';
 import { useApp, type Destination } from '../state/store';
 import type { BackendChoice } from '../worker/protocol';
+import { MethodSettings } from './MethodSettings';
 
 export function SettingsPanel() {
   const s = useApp((st) => st.settings);
@@ -71,6 +72,7 @@ export function SettingsPanel() {
             Quantize embeddings
           </label>
         </div>
+        <MethodSettings />
         <h3>Where it runs and where it goes</h3>
         <div className="settings">
           <label className="field">

@@ -174,4 +174,45 @@ describe('pipeline worker handler', () => {
     const again = await api.calibrate();
     expect(again.ok && again.calibrations[0].samples).toEqual(c.samples);
   });
+
+  describe('GPTQ: the worker builds the calibration set before the pipeline runs', () => {
+    async function gptqHarness() {
+      const m = makeTinyQwen2({ hidden: 32, intermediate: 48, layers: 1, heads: 2, kvHeads: 1, vocab: 40, tie: true, seed: 2 });
+      const files = Object.fromEntries((await tinyQwen2Files(m, { dtype: 'F32' })).map((f) => [f.path, f.bytes]));
+      const seen: { calibration?: unknown }[] = [];
+      const api = createPipelineApi({
+        openSource: async () => ({ source: memoryModelSource(files, 'tiny'), close: () => undefined }),
+        openBackend: async () => fakeBackend,
+        runPipeline: async (opts) => { seen.push({ calibration: opts.calibration }); return result([]); },
+        now: () => 0,
+      });
+      return { api, seen };
+    }
+    const gptq = { ...DEFAULT_SETTINGS, method: 'gptq' as const };
+    const spec = { source: 'file:calib.json', samples: 128, seqlen: 512, seed: 0 };
+
+    it('a dropped calib.json: its samples, sha256 and source reach runPipeline, with the link spec; a notice says what was built', async () => {
+      const { api, seen } = await gptqHarness();
+      const c = callbacks();
+      const file = new Blob([JSON.stringify([{ input_ids: [1, 2, 3] }, { input_ids: [4, 5, 6] }])]);
+      const out = await api.run({ ...request, settings: gptq, calibration: { spec, file, fileName: 'calib.json' } }, c.cb);
+      expect(out.ok).toBe(true);
+      expect(seen).toHaveLength(1);
+      expect(seen[0].calibration).toMatchObject({ samples: [[1, 2, 3], [4, 5, 6]], source: 'calib.json', spec, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect(c.notices.some((n) => n.startsWith('Calibration: calib.json, 2 × 3 tokens (calib.json samples as given)'))).toBe(true);
+    });
+
+    it('ids outside the vocabulary, or no calibration at all: an InputError and the pipeline never starts', async () => {
+      const { api, seen } = await gptqHarness();
+      const bad = await api.run({ ...request, settings: gptq, calibration: { spec, file: new Blob([JSON.stringify([{ input_ids: [1, 40] }])]), fileName: 'calib.json' } }, callbacks().cb);
+      expect(bad.ok).toBe(false);
+      if (!bad.ok) {
+        expect(bad.error.name).toBe('InputError');
+        expect(bad.error.message).toMatch(/calib\.json: sample 0: token id 40 at position 1 is outside the model's vocabulary \(0 to 39\)/);
+      }
+      const none = await api.run({ ...request, settings: gptq }, callbacks().cb);
+      expect(!none.ok && none.error.message).toMatch(/method gptq needs calibration data/);
+      expect(seen).toEqual([]);
+    });
+  });
 });

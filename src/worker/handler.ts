@@ -9,7 +9,10 @@ import { unzipSync } from 'fflate';
 import type { Backend } from '../core/ports';
 import { CancelledError, InputError } from '../core/errors';
 import { runPipelineWithRestarts } from '../core/pipeline/restart';
-import { formatLayerSummary } from '../core/pipeline/report';
+import { formatCalibSummary, formatLayerSummary } from '../core/pipeline/report';
+import { usesCalibration } from '../core/link';
+import type { PipelineCalibration } from '../core/pipeline/calibration';
+import { buildPipelineCalibration } from '../eval/gptq-calibration';
 import { RunMeter, Throttle } from '../core/progress';
 import { preflight } from '../core/pipeline/preflight';
 import type { QuantSettings } from '../core/settings';
@@ -202,6 +205,23 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
       const localFolder = req.source.kind === 'files' ? { name: req.source.label, files: await hashFiles(req.source.files, signal) } : undefined;
       backend = await deps.openBackend(req.backend, (m) => void cb.onNotice(m));
       void cb.onBackend({ name: backend.name, description: backend.description });
+      // GPTQ: the calibration set, with the model's tokenizer, before any weight is read (bad input fails here).
+      let calibration: PipelineCalibration | undefined;
+      if (usesCalibration(req.settings)) {
+        const c = req.calibration;
+        if (!c) throw new InputError('method gptq needs calibration data: choose a calibration source (the demo’s built-in, WikiText-2 or a file), or choose method RTN');
+        const built = await buildPipelineCalibration({
+          model: opened.source, modelName: req.target.model, spec: c.spec,
+          file: c.file ? { text: await c.file.text(), name: c.fileName ?? 'calibration file' } : undefined,
+          demoFiles: c.demoFiles, hubUrl: c.hubUrl, accessToken: c.token, signal,
+        }, backend);
+        calibration = built.calibration;
+        const set = built.set;
+        void cb.onNotice(
+          `Calibration: ${set.source}, ${set.nsamples} × ${set.seqlen} tokens` +
+            `${set.origin === 'sampled' ? ` (windows of a ${set.streamTokens}-token stream, seed ${set.seed})` : ' (calib.json samples as given)'}; token ids sha256 ${set.sha256.slice(0, 16)}…`,
+        );
+      }
       const result = await deps.runPipeline(
         {
           source: opened.source,
@@ -211,6 +231,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
           modelArg: req.modelArg,
           localFolder,
           signal,
+          calibration,
           onProgress: (e) => {
             const now = deps.now();
             const estimate = meter.update(e, now);
@@ -228,7 +249,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
       const out: RunResult = {
         files: result.files,
         readme,
-        summary: formatLayerSummary(result.reports),
+        summary: [formatLayerSummary(result.reports), formatCalibSummary(result.reports)].filter(Boolean).join('\n\n'),
         elapsedMs: result.elapsedMs,
         bytesRead: result.bytesRead,
         bytesWritten: result.bytesWritten,

@@ -8,7 +8,7 @@ import type { RunEstimate } from '../core/progress';
 import type { BackendCalibration } from '../core/estimate';
 import type { TensorReport } from '../core/pipeline/report';
 import type { QuantSettings } from '../core/settings';
-import type { RunTarget } from '../core/link';
+import type { CalibrationSpec, RunTarget } from '../core/link';
 import type { HubProgress } from '../sources/hub/progress';
 import type { PathedFile } from '../sources/files/files-source';
 import type { DemoModel } from '../demo/catalog';
@@ -58,6 +58,21 @@ export interface RunRequest {
   target: RunTarget;
   /** The CLI `--model` equivalent for the card's reproduction command. */
   modelArg: string;
+  /** GPTQ runs: the calibration the worker builds (with the model's tokenizer) before any weight is read. */
+  calibration?: CalibrationRequest;
+}
+
+/** Where a GPTQ run's calibration comes from (src/state/calibration.ts builds it). */
+export interface CalibrationRequest {
+  spec: CalibrationSpec;
+  /** `file:<name>` specs: the dropped or picked file. */
+  file?: Blob;
+  fileName?: string;
+  /** `demo`: the demo folder's calibration files, in order of preference. */
+  demoFiles?: string[];
+  /** Dataset specs: the hub to read from, and a token (memory only). */
+  hubUrl?: string;
+  token?: string;
 }
 
 export interface RunProgress extends ProgressEvent {

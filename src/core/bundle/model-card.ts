@@ -1,7 +1,7 @@
-import { cliCommand, runQuery, type RunTarget } from '../link';
+import { cliCommand, runQuery, type CalibrationSpec, type RunTarget } from '../link';
 import type { CalibrationRecord } from '../pipeline/calibration';
 import type { QuantSettings } from '../settings';
-import { errorTotals, formatLayerSummary, type TensorReport } from '../pipeline/report';
+import { errorTotals, formatCalibSummary, formatLayerSummary, type TensorReport } from '../pipeline/report';
 import { TOOL_NAME, TOOL_VERSION } from '../version';
 
 /** A model read from a local folder: what the reader needs to recreate the input. */
@@ -24,6 +24,8 @@ export interface ModelCardInput {
   residualHadamard: string | null;
   /** The calibration data of a GPTQ run. */
   calibration?: CalibrationRecord | null;
+  /** How a link and the CLI name that calibration (for the reproduction link and command). */
+  calibrationSpec?: CalibrationSpec | null;
   /** Optional quality check figures (perplexity etc.), added by the eval step. */
   quality?: Record<string, number | string>;
 }
@@ -75,13 +77,26 @@ export function modelCard(m: ModelCardInput): string {
       '',
     );
   }
+  const calibSummary = formatCalibSummary(m.reports);
+  if (calibSummary) {
+    lines.push(
+      '## Output error on the calibration data',
+      '',
+      'Per projection, ‖(W − Ŵ)X‖ / ‖WX‖ over the calibration inputs X, for what was written and for round-to-nearest with the same scales:',
+      '',
+      '```',
+      calibSummary,
+      '```',
+      '',
+    );
+  }
   if (m.quality) {
     lines.push('## Quality check', '', '| metric | value |', '|---|---|');
     for (const [k, v] of Object.entries(m.quality)) lines.push(`| ${k} | ${typeof v === 'number' ? v.toPrecision(6) : v} |`);
     lines.push('');
   }
   if (m.localFolder) {
-    const settingsQuery = runQuery(m.target, s).replace(/^\?model=[^&]*&?/, '?');
+    const settingsQuery = runQuery(m.target, s, m.calibrationSpec).replace(/^\?model=[^&]*&?/, '?');
     lines.push(
       '## Reproduce',
       '',
@@ -94,7 +109,7 @@ export function modelCard(m: ModelCardInput): string {
       `With a folder holding the same files: in the app, drop it and open the settings link \`${settingsQuery}\`; or`,
       '',
       '```',
-      cliCommand(`<path to ${m.localFolder.name}>`, s, m.target.revision),
+      cliCommand(`<path to ${m.localFolder.name}>`, s, m.target.revision, m.calibrationSpec),
       '```',
       '',
       'Same input, settings and seed give a byte-identical bundle.',
@@ -105,10 +120,10 @@ export function modelCard(m: ModelCardInput): string {
   lines.push(
     '## Reproduce',
     '',
-    `App link (append to the QuaRot Studio address): \`${runQuery(m.target, s)}\``,
+    `App link (append to the QuaRot Studio address): \`${runQuery(m.target, s, m.calibrationSpec)}\``,
     '',
     '```',
-    cliCommand(m.modelArg, s, m.target.revision),
+    cliCommand(m.modelArg, s, m.target.revision, m.calibrationSpec),
     '```',
     '',
     'Same input, settings and seed give a byte-identical bundle.',

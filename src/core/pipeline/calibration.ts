@@ -1,6 +1,7 @@
 import type { CalibrationForward, CalibrationForwardFactory } from '../ports';
 import { InputError } from '../errors';
 import type { Qwen2Dims } from '../qwen2/config';
+import type { CalibrationSpec } from '../link';
 
 /** Calibration data handed to a GPTQ run (built by src/eval/calibration-set.ts or the app). */
 export interface PipelineCalibration {
@@ -12,6 +13,8 @@ export interface PipelineCalibration {
   source: string;
   /** sha256 of the ids (little-endian int32, sample after sample). */
   sha256: string;
+  /** How a link and the CLI name this calibration (source spec, samples × seqlen, seed), for the card's reproduction. */
+  spec?: CalibrationSpec;
 }
 
 /** What quantization_config.json and the model card say about calibration. */

@@ -31,7 +31,7 @@ export interface FinalizeOptions {
   modelArg: string;
   localFolder?: LocalFolder;
   signal?: AbortSignal;
-  calibration?: Pick<PipelineCalibration, 'source' | 'samples' | 'sha256'> | null;
+  calibration?: Pick<PipelineCalibration, 'source' | 'samples' | 'sha256' | 'spec'> | null;
 }
 
 /** The bundle's other files: config.json, quantization_config.json, pass-through files, the model card. */
@@ -56,6 +56,6 @@ export async function writeBundleFiles(o: FinalizeOptions): Promise<void> {
   }
   await text('README.md', modelCard({
     target: o.target, modelArg: o.modelArg, localFolder: o.localFolder, settings, reports: o.reports,
-    quantizedCount: plan.quantizedCount, rotated: plan.rotated, residualHadamard, calibration,
+    quantizedCount: plan.quantizedCount, rotated: plan.rotated, residualHadamard, calibration, calibrationSpec: o.calibration?.spec ?? null,
   }));
 }

@@ -103,3 +103,53 @@ export function formatLayerSummary(reports: TensorReport[]): string {
   );
   return lines.join('\n');
 }
+
+export interface CalibErrorTotals {
+  tensors: number;
+  /** Mean output error on the calibration data of what was written, and of RTN with the same scales. */
+  meanWritten: number;
+  meanRtn: number;
+  /** Projections whose written output error is below RTN's. */
+  lower: number;
+}
+
+export function calibErrorTotals(reports: TensorReport[]): CalibErrorTotals {
+  const q = reports.filter((r) => r.calibError);
+  const mean = (f: (r: TensorReport) => number): number => (q.length ? q.reduce((s, r) => s + f(r), 0) / q.length : 0);
+  return {
+    tensors: q.length,
+    meanWritten: mean((r) => r.calibError!.written),
+    meanRtn: mean((r) => r.calibError!.rtn),
+    lower: q.filter((r) => r.calibError!.written < r.calibError!.rtn).length,
+  };
+}
+
+/**
+ * With calibration data (GPTQ): one line per layer, "GPTQ/RTN" output error ‖(W−Ŵ)X‖/‖WX‖ (%) per
+ * projection on the calibration inputs, and the means. Empty when no report has one.
+ */
+export function formatCalibSummary(reports: TensorReport[]): string {
+  const rows = new Map<number, Partial<Record<ProjName, { written: number; rtn: number }>>>();
+  for (const r of reports) {
+    if (r.layer === null || r.proj === null || !r.calibError) continue;
+    const row = rows.get(r.layer) ?? {};
+    row[r.proj] = r.calibError;
+    rows.set(r.layer, row);
+  }
+  if (rows.size === 0) return '';
+  const projs = Object.keys(PROJ_SHORT) as ProjName[];
+  const head = ['layer', ...projs.map((p) => PROJ_SHORT[p])].map((s, i) => (i === 0 ? s.padEnd(5) : s.padStart(13))).join(' ');
+  const lines = [head + '   (output error % on calibration data, GPTQ / RTN)'];
+  for (const layer of [...rows.keys()].sort((a, b) => a - b)) {
+    const row = rows.get(layer)!;
+    const cells = projs.map((p) => {
+      const c = row[p];
+      return (c ? `${(c.written * 100).toFixed(2)}/${(c.rtn * 100).toFixed(2)}` : '-').padStart(13);
+    });
+    lines.push([String(layer).padEnd(5), ...cells].join(' '));
+  }
+  const t = calibErrorTotals(reports);
+  const change = t.meanRtn > 0 ? ` (${((t.meanWritten / t.meanRtn - 1) * 100).toFixed(1)} %)` : '';
+  lines.push(`mean output error GPTQ ${(t.meanWritten * 100).toFixed(3)} % vs RTN ${(t.meanRtn * 100).toFixed(3)} %${change}; ${t.lower}/${t.tensors} projections lower with GPTQ`);
+  return lines.join('\n');
+}

@@ -169,7 +169,7 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
     emit('finalize', 'writing config, tokenizer and model card');
     await writeBundleFiles({
       source, sink, prep, settings, reports, target: opts.target, modelArg: opts.modelArg ?? opts.target.model, localFolder: opts.localFolder, signal,
-      calibration: calibration ? { source: calibration.source, samples: calibration.samples, sha256: calibration.sha256 } : null,
+      calibration: calibration ? { source: calibration.source, samples: calibration.samples, sha256: calibration.sha256, spec: calibration.spec } : null,
     });
     throwIfAborted(signal);
     await sink.finalize();

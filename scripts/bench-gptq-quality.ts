@@ -1,0 +1,116 @@
+/**
+ * npm run bench:gptq [-- --only fixture|outlier]
+ *
+ * What GPTQ buys, measured (the README's "Calibration and GPTQ" table), CPU backend and CPU
+ * calibration forward, W4 sp/mse:
+ *  - the real TinyStories fixture: perplexity on the first 40 windows of 256 tokens of eval.txt
+ *    (FP ≈ 3.570), RTN vs GPTQ with rotation none/full, act-order on/off, embeddings quantized
+ *    or not; calibration 64 × 256 from the demo's built-in calibration (the stories of the second
+ *    half of eval.txt, never the evaluated windows), seed 0. Wall time and peak RSS of each run.
+ *  - a random Qwen2 with outlier channels (hidden 128, intermediate 256, 2 layers, vocab 256,
+ *    seed 11): mean KL to the original on 8 × 64 held-out random tokens, RTN vs GPTQ
+ *    (embeddings not quantized), calibration 64 × 128 random ids.
+ * Quality and speed are measured here, never asserted in timed tests.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CpuBackend } from '../src/backends/cpu/cpu-backend';
+import { runPipeline } from '../src/core/pipeline/run';
+import type { PipelineCalibration } from '../src/core/pipeline/calibration';
+import { calibErrorTotals } from '../src/core/pipeline/report';
+import { dimsFromConfig } from '../src/core/qwen2/config';
+import { parseSettings, type QuantSettings } from '../src/core/settings';
+import { gptqCost, formatFlop } from '../src/core/gptq-cost';
+import { mulberry32 } from '../src/demo/tiny-qwen2';
+import { demoCalibrationFromEval } from '../src/demo/calibration-text';
+import { cpuCalibrationForward } from '../src/eval/calibration-forward';
+import { calibIdsSha256, sampleCalibration } from '../src/eval/calibration-set';
+import { createQwen2Cpu } from '../src/eval/forward-cpu';
+import { evaluate } from '../src/eval/perplexity';
+import { loadWeights, tinyModelFiles, readFolder, weightSource } from '../test/support/bundle';
+import { memoryModelSource, memorySink } from '../test/support/memory';
+
+const { values } = parseArgs({ options: { only: { type: 'string' } } });
+const FIXTURE = resolve(import.meta.dirname, '../../shared/fixtures/tinystories-260k');
+
+async function calibration(samples: number[][], source: string): Promise<PipelineCalibration> {
+  return { samples, forward: cpuCalibrationForward, source, sha256: await calibIdsSha256(samples) };
+}
+
+async function cpuModel(files: Record<string, Uint8Array>) {
+  const cfg = JSON.parse(new TextDecoder().decode(files['config.json']));
+  return createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(files)));
+}
+
+/** One pipeline run in memory; its wall time and the peak RSS sampled while it ran. */
+async function quantize(files: Record<string, Uint8Array>, settings: Partial<Record<keyof QuantSettings, unknown>>, calib?: PipelineCalibration) {
+  const sink = memorySink();
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
+  const t0 = performance.now();
+  try {
+    const result = await runPipeline({
+      source: memoryModelSource(files), sink, backend: new CpuBackend(), settings: parseSettings(settings), target: { model: 'bench' }, calibration: calib,
+    });
+    return { files: sink.files, result, ms: performance.now() - t0, peakRss: Math.max(peak, process.memoryUsage().rss) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const f4 = (x: number): string => x.toFixed(4);
+const s1 = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
+
+async function fixture(): Promise<void> {
+  const files = readFolder(FIXTURE);
+  const evalTokens = JSON.parse(readFileSync(join(FIXTURE, 'eval.tokens.json'), 'utf8'));
+  const demo = demoCalibrationFromEval(readFileSync(join(FIXTURE, 'eval.txt'), 'utf8'), evalTokens);
+  if (demo.firstToken < 40 * 256) throw new Error('demo calibration overlaps the evaluated windows');
+  const calib = await calibration(sampleCalibration(demo.ids, 64, 256, 0), 'tinystories-260k calib.tokens.json');
+  const tokens: number[] = evalTokens.ids;
+  const fp = await cpuModel(files);
+  const base = await evaluate(fp, fp, tokens, 256, 40);
+  const cfg = dimsFromConfig(JSON.parse(new TextDecoder().decode(files['config.json'])));
+  process.stdout.write(`fixture tinystories-260k, W4 sp/mse, first 40 windows × 256, FP perplexity ${f4(base.pplA)}; calibration 64 × 256 (demo's calib.tokens.json, eval ids ${demo.firstToken}+), GPTQ arithmetic ${formatFlop(gptqCost(cfg, 64, 256).total)}\n`);
+  process.stdout.write('| method | rotation | act-order | embeddings | perplexity | Δ vs RTN | mean output error (GPTQ / RTN) | wall time | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n');
+  for (const rotation of ['full', 'none'] as const) {
+    for (const embeddings of [true, false]) {
+      const rtn = await quantize(files, { rotation, quantizeEmbeddings: embeddings });
+      const pRtn = (await evaluate(fp, await cpuModel(rtn.files), tokens, 256, 40)).pplB!;
+      process.stdout.write(`| RTN | ${rotation} | — | ${embeddings ? 'W4' : '16-bit'} | ${f4(pRtn)} | | | ${s1(rtn.ms)} | ${mb(rtn.peakRss)} |\n`);
+      for (const actOrder of [true, false]) {
+        const g = await quantize(files, { rotation, quantizeEmbeddings: embeddings, method: 'gptq', actOrder }, calib);
+        const p = (await evaluate(fp, await cpuModel(g.files), tokens, 256, 40)).pplB!;
+        const t = calibErrorTotals(g.result.reports);
+        process.stdout.write(
+          `| GPTQ | ${rotation} | ${actOrder ? 'on' : 'off'} | ${embeddings ? 'W4' : '16-bit'} | ${f4(p)} | ${(p - pRtn >= 0 ? '+' : '−') + Math.abs(p - pRtn).toFixed(4)} | ` +
+            `${(t.meanWritten * 100).toFixed(2)} % / ${(t.meanRtn * 100).toFixed(2)} % | ${s1(g.ms)} | ${mb(g.peakRss)} |\n`,
+        );
+      }
+    }
+  }
+}
+
+async function outlier(): Promise<void> {
+  const opts = { hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed: 11, outliers: true };
+  const files = await tinyModelFiles(opts);
+  const rand = mulberry32(3);
+  const calib = await calibration(Array.from({ length: 64 }, () => Array.from({ length: 128 }, () => Math.floor(rand() * 256))), 'random ids');
+  const evalRand = mulberry32(99);
+  const ids = Array.from({ length: 8 * 64 }, () => Math.floor(evalRand() * 256));
+  const fp = await cpuModel(files);
+  process.stdout.write('\noutlier model (makeTinyQwen2 hidden 128, intermediate 256, 2 layers, vocab 256, seed 11, outliers), W4 sp/mse, embeddings 16-bit; mean KL on 8 × 64 random tokens; calibration 64 × 128 random ids\n');
+  process.stdout.write('| rotation | RTN KL | GPTQ KL (act-order) | GPTQ / RTN | GPTQ wall time |\n|---|---|---|---|---|\n');
+  for (const rotation of ['full', 'none'] as const) {
+    const rtn = await quantize(files, { rotation, quantizeEmbeddings: false });
+    const g = await quantize(files, { rotation, quantizeEmbeddings: false, method: 'gptq' }, calib);
+    const kRtn = (await evaluate(fp, await cpuModel(rtn.files), ids, 64)).klMean!;
+    const kG = (await evaluate(fp, await cpuModel(g.files), ids, 64)).klMean!;
+    process.stdout.write(`| ${rotation} | ${f4(kRtn)} | ${f4(kG)} | ×${(kG / kRtn).toFixed(3)} | ${s1(g.ms)} |\n`);
+  }
+}
+
+if (values.only !== 'outlier') await fixture();
+if (values.only !== 'fixture') await outlier();
