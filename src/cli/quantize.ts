@@ -49,6 +49,10 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --calib-seed N                seed of the sample offsets                      [0]
   --act-order BOOL              GPTQ: columns in descending Hessian-diagonal order [true]
   --damp F                      GPTQ: dampening, fraction of the mean diagonal  [0.01]
+  --codebook uniform|learned    projections' codebook: integer grid, or 2^b entries fitted per tensor [uniform]
+  --w8-budget F                 keep the projections most sensitive on calibration data at 8 bits,
+                                at most F (or N%) of the projection parameters (needs --calib)  [0]
+  --bits-override SPEC          per-tensor bits, e.g. 'down_proj=8,layers.0.*=8' (16 = unquantized)
   --revision REV                Hub revision (with a repo id)                   [main]
   --hub-url URL                 Hub or mirror address                           [https://huggingface.co]
   --token hf_...                Hub token (or env HF_TOKEN); never written anywhere
@@ -70,6 +74,7 @@ async function main(): Promise<number> {
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         method: { type: 'string' }, calib: { type: 'string' }, 'calib-samples': { type: 'string' }, 'calib-seqlen': { type: 'string' },
         'calib-seed': { type: 'string' }, 'act-order': { type: 'string' }, damp: { type: 'string' },
+        codebook: { type: 'string' }, 'w8-budget': { type: 'string' }, 'bits-override': { type: 'string' },
       },
       strict: true,
     }));
@@ -103,6 +108,7 @@ async function main(): Promise<number> {
       clip: values.clip, seed: values.seed, quantizeEmbeddings: values['quantize-embeddings'], dtype: values.dtype,
       // Calibration data means GPTQ unless the method is named.
       method: values.method ?? (values.calib !== undefined ? 'gptq' : undefined), actOrder: values['act-order'], damp: values.damp,
+      codebook: values.codebook, w8Budget: values['w8-budget'], bitsOverride: values['bits-override'],
     });
     const calibArg = values.calib as string | undefined;
     const calibFlags = (['calib-samples', 'calib-seqlen', 'calib-seed', 'act-order', 'damp'] as const).filter((k) => values[k] !== undefined);

@@ -58,7 +58,7 @@ export function parseCalibrationSpec(raw: { source?: unknown; samples?: unknown;
 
 /** Whether a run with these settings uses calibration at all. */
 export function usesCalibration(s: QuantSettings): boolean {
-  return s.method === 'gptq' && s.bits !== 16;
+  return (s.method === 'gptq' || s.w8Budget > 0) && s.bits !== 16;
 }
 
 /**
