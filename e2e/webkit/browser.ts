@@ -75,8 +75,27 @@ export async function fillField(s: Session, label: string, text: string, within 
 export async function screenshot(s: Session, name: string, css?: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   if (css) await s.execute('document.querySelector(arguments[0]).scrollIntoView({ block: "start" })', css);
-  const png = css ? await s.elementScreenshot(css) : await s.screenshot();
+  const png = css ? await s.elementScreenshot(css) : await viewportScreenshot(s);
   writeFileSync(path.join(SCREENSHOT_DIR, `webkit-${name}.png`), png);
+}
+
+/**
+ * The viewport, bounded: WebKitGTK's viewport capture now and then never answers (it used to
+ * stall a test until the test's own timeout). A repaint is forced and the capture tried again;
+ * an element screenshot of <main> (a capture that has not been seen to stall) is the last
+ * resort, so a picture never fails or stalls a test.
+ */
+async function viewportScreenshot(s: Session): Promise<Buffer> {
+  const forceRepaint = () => s.execute('const st = document.documentElement.style; st.outline = "1px solid transparent"; void document.body.offsetHeight; requestAnimationFrame(() => (st.outline = ""));');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return await s.screenshot(15_000);
+    } catch (e) {
+      console.warn(`WebKit viewport screenshot, attempt ${attempt + 1}: ${(e as Error).message}`);
+      await forceRepaint();
+    }
+  }
+  return s.elementScreenshot('main');
 }
 
 // ---- downloads ---------------------------------------------------------------------------

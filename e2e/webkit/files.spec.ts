@@ -1,7 +1,7 @@
 /**
  * WebKit: the fixture's folder chosen through the page's file input (WebDriver file upload) runs
- * to the end; a broken model — a truncated safetensors file — shows its specific error and
- * offers no bundle.
+ * to the end; a broken model — a truncated safetensors file — shows its specific error before
+ * running, Run stays disabled with the reason, and no bundle is offered.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,7 +69,7 @@ describe('WebKit: model files chosen in the page', () => {
     expect(await pageErrors(s)).toEqual([]);
   });
 
-  it('names the file, tensor and problem for a truncated safetensors file, and offers no bundle', async () => {
+  it('names the file and problem of a truncated safetensors file before running, disables Run, and offers no bundle', async () => {
     const broken = path.join(tmp, 'broken');
     rmSync(broken, { recursive: true, force: true });
     mkdirSync(broken); // copies: the fixture is read-only
@@ -81,12 +81,13 @@ describe('WebKit: model files chosen in the page', () => {
     // Seen before running (headers only)…
     await s.waitFor('[data-testid="error"]');
     expect(await innerText(s, '[data-testid="error"]')).toMatch(/model\.safetensors.*past its end \(file is 600000 bytes\)/s);
-    // …and as the run's error.
-    await s.clickButton('Run');
-    await waitForStatus(s, 'error');
-    const msg = await innerText(s, 'section[aria-labelledby="progress-h"] [data-testid="error"]');
-    expect(msg).toContain('truncated file or lying header');
-    expect(msg).toMatch(/tensor model\.layers\.\d+\.\S+ in file model\.safetensors/);
+    // …and Run stays off with the reason beside it: one message, not the same error again after a click.
+    expect(await s.property<boolean>(await s.findXPath("//button[normalize-space(.)='Run']"), 'disabled')).toBe(true);
+    expect(await innerText(s, '[data-testid="run-blocked"]')).toMatch(/cannot be processed/);
+    await s.clickButton('Run'); // a real click on the disabled button starts nothing…
+    await new Promise((r) => setTimeout(r, 1000)); // …given the time a started run would take to say so
+    expect(await s.execute<string>('return document.querySelector("main").dataset.status')).toBe('idle');
+    expect(await s.count('[data-testid="error"]')).toBe(1);
     expect(await s.execute<number>('return [...document.querySelectorAll("button")].filter((b) => b.textContent === "Download bundle").length')).toBe(0);
     await screenshot(s, '06-broken-model');
   });

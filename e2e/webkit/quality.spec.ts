@@ -1,9 +1,11 @@
 /**
- * WebKit: "Check quality" on the TinyStories demo's built-in evaluation text, after a W8 run.
- * The page's figures must equal the eval CLI's on the CLI-made bundle (same bytes, same
- * windows), and reach the downloaded zip's README.md.
+ * WebKit: "Check quality" after a W8 run of the TinyStories demo, on its defaults: the app's
+ * built-in (offline) evaluation text, compared with plain RTN. The page's figures and comparison
+ * table must equal the eval CLI's on the CLI-made bundles (same bytes, same text, same windows),
+ * and reach the downloaded zip's README.md, whose manifest.sha256 follows it.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -36,22 +38,33 @@ interface CliEval {
   generation: { original: string; quantized: string };
 }
 
+interface CliComparison {
+  ppl_original: number;
+  bundles: { bundle: string; ppl_quantized: number; kl_mean: number; top1_agreement: number }[];
+  best: string;
+}
+
 const num = (t: string) => Number(t.replace(/[^\d.eE+-]/g, ''));
 
 describe('WebKit: check quality', () => {
-  it('checks the W8 tinystories bundle on the demo text: figures equal the CLI\'s and land in the zip\'s README', async (ctx) => {
+  it('checks the W8 tinystories bundle on the built-in text against plain RTN: figures equal the CLI\'s and land in the zip\'s README', async (ctx) => {
     if (!HAS_DEMO) return ctx.skip('public/demo/tinystories-260k (from ../shared/fixtures/tinystories-260k) is absent, so there is no trained model to check');
     const cliOut = path.join(tmp, 'cli-w8');
+    const rtnOut = path.join(tmp, 'cli-w8-rtn');
     cliBundle('tinystories-260k', cliOut, ['--bits', '8']);
-    const ref = JSON.parse(execFileSync(process.execPath, [
-      '--import', 'tsx', 'src/cli/eval.ts', '--model', 'public/demo/tinystories-260k', '--bundle', cliOut,
-      '--tokens', path.join(DEMO, 'eval.tokens.json'), '--seqlen', '256', '--windows', '4', '--json',
-      '--prompt', 'Once upon a time', '--gen', '20',
-    ], { cwd: ROOT, encoding: 'utf8' })) as CliEval;
+    cliBundle('tinystories-260k', rtnOut, ['--bits', '8', '--rotation', 'none']);
+    const evalCli = (args: string[]): unknown => JSON.parse(execFileSync(process.execPath, [
+      '--import', 'tsx', 'src/cli/eval.ts', '--model', 'public/demo/tinystories-260k', ...args,
+      '--builtin-text', '--seqlen', '256', '--windows', '4', '--json',
+    ], { cwd: ROOT, encoding: 'utf8' }));
+    const ref = evalCli(['--bundle', cliOut, '--prompt', 'Once upon a time', '--gen', '20']) as CliEval;
+    const cmp = evalCli(['--bundle', cliOut, '--bundle', rtnOut, '--gen', '0']) as CliComparison;
 
     await openApp(s, '?model=tinystories-260k&bits=8&autorun=1');
     await waitForStatus(s, 'done');
-    expect(await fieldValue(s, 'Evaluation text', IN_PANEL)).toBe('demo');
+    // The built-in (offline) text is preselected for a demo, and plain RTN is compared by default.
+    expect(await fieldValue(s, 'Evaluation text', IN_PANEL)).toBe('builtin');
+    expect(await s.property<boolean>(await s.waitForXPath(`${IN_PANEL}//label[contains(., 'Compare with plain RTN')]//input[@type='checkbox']`), 'checked')).toBe(true);
     expect(await fieldValue(s, 'Prompt', IN_PANEL)).toBe('Once upon a time');
     await selectOption(s, 'Window length (tokens)', '256', IN_PANEL);
     await fillField(s, 'Windows (0 = all)', '4', IN_PANEL);
@@ -72,7 +85,22 @@ describe('WebKit: check quality', () => {
     expect(top1).toBeCloseTo(ref.top1_agreement, 3);
     expect(await innerText(s, '[data-testid="gen-original"]')).toBe(ref.generation.original);
     expect(await innerText(s, '[data-testid="gen-quantized"]')).toBe(ref.generation.quantized);
-    expect(await innerText(s, '[data-testid="quality-device"]')).toMatch(/4 of \d+ windows × 256 tokens .* on CPU/);
+    expect(await innerText(s, '[data-testid="quality-device"]')).toMatch(/4 of \d+ windows × 256 tokens .*built-in.* on CPU/is);
+
+    // The comparison table: the same figures as `npm run eval -- --bundle A --bundle B` (4 decimals
+    // of perplexity, 4 significant digits of KL, 2 decimals of a percentage are shown).
+    expect(Math.abs(num(await innerText(s, '[data-testid="cmp-ppl-original"]')) - cmp.ppl_original)).toBeLessThanOrEqual(5e-5);
+    for (let i = 0; i < 2; i++) {
+      const row = `[data-testid="comparison-table"] [data-testid="cmp-row-${i}"]`;
+      expect(await innerText(s, `${row} td`)).toMatch(i === 0 ? /^chosen settings \(rotation full\)/ : /^plain RTN \(rotation none\)/);
+      expect(Math.abs(num(await innerText(s, `${row} [data-testid="cmp-ppl"]`)) - cmp.bundles[i].ppl_quantized)).toBeLessThanOrEqual(5e-5);
+      expect(Math.abs(num(await innerText(s, `${row} [data-testid="cmp-kl"]`)) / cmp.bundles[i].kl_mean - 1)).toBeLessThan(1e-3);
+      expect(Math.abs(num(await innerText(s, `${row} [data-testid="cmp-top1"]`)) / 100 - cmp.bundles[i].top1_agreement)).toBeLessThanOrEqual(5e-5);
+    }
+    // The star and the verdict follow the lower KL, as the CLI's "best" does.
+    const bestRow = cmp.best === cliOut ? 0 : 1;
+    expect(await s.execute<string>('return document.querySelector(arguments[0]).className', `[data-testid="cmp-row-${bestRow}"]`)).toBe('best');
+    expect(await innerText(s, '[data-testid="comparison-verdict"]')).toMatch(bestRow === 0 ? /^chosen settings/ : /^plain RTN/);
     // No WebGPU in WebKit's workers: said plainly, and not offered as a device.
     const panelText = await innerText(s, PANEL);
     expect(panelText).toContain('WebGPU is not available in this browser’s workers; ran on the CPU.');
@@ -87,9 +115,14 @@ describe('WebKit: check quality', () => {
     const zip = unzipSync(await waitForDownload('tinystories-260k-quarot-w8-sp-mse.zip'));
     const readme = new TextDecoder().decode(zip['README.md']);
     expect(readme).toContain(`| perplexity, original | ${ref.ppl_original.toPrecision(6)} |`);
-    expect(Object.keys(zip).sort()).toEqual(readdirSync(cliOut).filter((f) => f !== 'manifest.sha256').sort());
-    for (const f of Object.keys(zip).filter((f) => f !== 'README.md')) {
+    // Everything else is still the CLI's bundle, byte for byte; the zip's manifest.sha256 follows the updated card.
+    expect(Object.keys(zip).sort()).toEqual(readdirSync(cliOut).sort());
+    for (const f of Object.keys(zip).filter((f) => f !== 'README.md' && f !== 'manifest.sha256')) {
       expect(Buffer.compare(Buffer.from(zip[f]), readFileSync(path.join(cliOut, f))), f).toBe(0);
+    }
+    for (const line of new TextDecoder().decode(zip['manifest.sha256']).trim().split('\n')) {
+      const [hex, file] = line.split('  ');
+      expect(createHash('sha256').update(zip[file]).digest('hex'), file).toBe(hex);
     }
     expect(await pageErrors(s)).toEqual([]);
   });

@@ -18,14 +18,25 @@ export class WebDriverError extends Error {
   }
 }
 
-async function call<T>(url: string, method: 'GET' | 'POST' | 'DELETE', body?: unknown): Promise<T> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? undefined : { 'content-type': 'application/json; charset=utf-8' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    // Longer than the session's script timeout: a hung browser fails the command, not the whole run.
-    signal: AbortSignal.timeout(240_000),
-  });
+/** Per WebDriver command; the session's script and page-load timeouts are shorter (see Session.start). */
+const COMMAND_TIMEOUT_MS = 90_000;
+
+async function call<T>(url: string, method: 'GET' | 'POST' | 'DELETE', body?: unknown, timeoutMs = COMMAND_TIMEOUT_MS): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: body === undefined ? undefined : { 'content-type': 'application/json; charset=utf-8' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      // Longer than the session's script and page-load timeouts, and well under a test's 180 s: a
+      // command the browser never answers fails by name instead of timing the whole test out.
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    const err = e as Error;
+    if (err.name === 'TimeoutError') throw new WebDriverError(`${method} ${new URL(url).pathname}`, 'no answer', `the driver did not answer in ${timeoutMs / 1000} s`);
+    throw e;
+  }
   const text = await res.text();
   let json: { value?: unknown };
   try {
@@ -68,7 +79,7 @@ export class Session {
       },
     });
     const s = new Session(driverUrl, v.sessionId, v.capabilities);
-    await s.post('/timeouts', { script: 180_000, pageLoad: 60_000, implicit: 0 });
+    await s.post('/timeouts', { script: 60_000, pageLoad: 60_000, implicit: 0 });
     await s.post('/window/rect', { width: opts.width ?? 1280, height: opts.height ?? 900 }).catch(() => {});
     return s;
   }
@@ -76,8 +87,8 @@ export class Session {
   private url(p: string): string {
     return `${this.base}/session/${this.id}${p}`;
   }
-  private get<T>(p: string): Promise<T> {
-    return call<T>(this.url(p), 'GET');
+  private get<T>(p: string, timeoutMs?: number): Promise<T> {
+    return call<T>(this.url(p), 'GET', undefined, timeoutMs);
   }
   private post<T>(p: string, body: unknown = {}): Promise<T> {
     return call<T>(this.url(p), 'POST', body);
@@ -190,9 +201,13 @@ export class Session {
     }
   }
 
-  /** PNG of the viewport. */
-  async screenshot(): Promise<Buffer> {
-    return Buffer.from(await this.get<string>('/screenshot'), 'base64');
+  /**
+   * PNG of the viewport. WebKitGTK 2.50's driver now and then never answers this command (seen
+   * right after a finished run, on a busy machine); `timeoutMs` bounds the wait (browser.ts
+   * `screenshot` retries).
+   */
+  async screenshot(timeoutMs?: number): Promise<Buffer> {
+    return Buffer.from(await this.get<string>('/screenshot', timeoutMs), 'base64');
   }
 
   async elementScreenshot(el: Element | string): Promise<Buffer> {
