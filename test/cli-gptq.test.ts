@@ -165,3 +165,31 @@ describe('quantize CLI with calibration (GPTQ)', () => {
     }, 60_000);
   });
 });
+
+describe('quantize CLI: learned codebooks and mixed precision', () => {
+  it('--codebook learned --w8-budget 10% --bits-override: per-tensor bits and codebooks in quantization_config.json; bad specs exit 2', async () => {
+    const model = await tinyModel();
+    const calib = file('calib-mixed.json', serializeCalibJson(randomSamples(8, 32, 9)));
+    const out = join(tmp, 'mixed-out');
+    const r = await runCli(['--model', model, '--out', out, '--calib', calib, '--codebook', 'learned', '--w8-budget', '10%', '--bits-override', 'layers.0.mlp.down_proj=8', '--quiet']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const qc = JSON.parse(readFileSync(join(out, 'quantization_config.json'), 'utf8'));
+    expect(qc).toMatchObject({ weight_bits: 4, codebook: 'learned', w8_budget: 0.1, bits_override: 'layers.0.mlp.down_proj=8' });
+    const per = Object.entries(qc.weight_bits_per_tensor as Record<string, { bits: number; codebook: string }>);
+    expect(per.find(([k]) => k === 'model.layers.0.mlp.down_proj.weight')![1]).toEqual({ bits: 8, codebook: 'learned' });
+    expect(per.filter(([, v]) => v.bits === 8).length).toBeGreaterThanOrEqual(2); // the override plus the budget's pick
+    for (const [args, message] of [
+      [['--bits-override', 'dwn_proj=8'], /"dwn_proj" matches no quantized tensor/],
+      [['--bits-override', 'down_proj=3'], /bits "3" must be 4, 8 or 16/],
+      [['--w8-budget', '150%'], /setting w8-budget: got "150%"/],
+      [['--codebook', 'kmeans'], /setting codebook: got "kmeans"; expected uniform or learned/],
+    ] as const) {
+      const bad = join(tmp, `mixed-bad-${n++}`);
+      const e = await runCli(['--model', model, '--out', bad, ...args]);
+      expect(e.code, e.stderr).toBe(2);
+      expect(e.stderr).toMatch(message);
+      expectNothingWritten(bad);
+    }
+  });
+});
