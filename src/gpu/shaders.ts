@@ -19,6 +19,10 @@ export type ShaderName =
   | 'quantize'
   | 'histogram'
   | 'row_sq_errors'
+  // GPTQ
+  | 'gptq_hessian'
+  | 'gptq_columns'
+  | 'gptq_update'
   // forward pass
   | 'forward-matmul'
   | 'forward-rmsnorm'
