@@ -159,11 +159,20 @@ class GpuHessian implements HessianAccumulation {
     if (x.rows === 0) return;
     const rt = this.engine.runtime;
     const temps = new Transients(rt);
-    await rt.scoped(`Hessian${this.what}`, async () => {
-      const dev = deviceRowsOn(rt, x);
-      if (dev) {
+    const dev = deviceRowsOn(rt, x);
+    if (dev) {
+      // Inside the forward pass's hook, hence inside its error scope: no scope of our own (a
+      // scope costs a round trip to the device per sample and input).
+      try {
         this.encode(dev.buffer, dev.rows, temps);
-      } else {
+      } finally {
+        temps.destroyAll();
+      }
+      this.count += x.rows;
+      return;
+    }
+    await rt.scoped(`Hessian${this.what}`, async () => {
+      {
         // Host rows (a CPU forward pass): checked here, uploaded in chunks that fit one binding.
         const data = x.host ?? (await x.read());
         const n = x.rows * this.dim;
