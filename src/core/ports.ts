@@ -2,6 +2,7 @@
  * The core's ports: what the pipeline needs from the outside (a compute backend, a model source,
  * a bundle sink). Backends, sources and sinks implement these; src/core imports nothing above it.
  */
+import type { GptqOptions, GptqResult } from './quant/gptq';
 import type { Qwen2Dims } from './qwen2/config';
 import type { LinearInput } from './qwen2/tensors';
 import type { Dtype } from './safetensors/types';
@@ -119,6 +120,39 @@ export interface Backend {
   read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array>;
   release(m: Mat): void;
   dispose(): Promise<void>;
+  /**
+   * Where GPTQ's heavy parts (Hessian accumulation, column updates) run on this backend; absent:
+   * on the host (core's cpuGptqEngine). Unlike the primitives above, a backend's GPTQ need not
+   * be bit-identical to the CPU's (f32 on a GPU vs f64), only deterministic.
+   */
+  readonly gptq?: GptqEngine;
+}
+
+// ── GPTQ ─────────────────────────────────────────────────────────────────────────────────────
+
+/** Σ x xᵀ over the calibration rows of one linear input, accumulated where the engine runs. */
+export interface HessianAccumulation {
+  readonly dim: number;
+  /** Rows (tokens) added so far. */
+  readonly samples: number;
+  /** Add x's rows (x.cols === dim). Non-finite values are refused (GptqError). */
+  add(x: LinearInputRows): Promise<void>;
+  /** H = (2 / n) Σ x xᵀ, full symmetric, f64 on the host (all zeros when nothing was added). */
+  hessian(): Promise<Float64Array>;
+  /** Free what the accumulation holds (idempotent). */
+  dispose(): void;
+}
+
+/**
+ * GPTQ's heavy parts on one device: the CPU engine (src/core/quant/gptq-engine.ts, f64, the
+ * oracle) or a GPU's (f32 kernels; the Cholesky of H⁻¹ stays on the host in f64). Same inputs,
+ * same engine → same bytes.
+ */
+export interface GptqEngine {
+  readonly description: string;
+  hessian(dim: number, name?: string): HessianAccumulation;
+  /** gptqQuantize's contract (src/core/quant/gptq.ts). */
+  quantize(w: Float32Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions): Promise<GptqResult>;
 }
 
 // ── input and output ─────────────────────────────────────────────────────────────────────────
@@ -169,11 +203,29 @@ export interface BundleSink {
 
 // ── calibration forward pass (GPTQ) ──────────────────────────────────────────────────────────
 
-/** A layer's weights by HF tensor name (its norms, projections and biases), f32 row-major. */
+/**
+ * A layer's weights by HF tensor name (its norms, projections and biases), f32 row-major. The
+ * same array for a name means the same values: a forward pass may keep a device copy of an
+ * array it has seen (so never modify an array after handing it out; give a new one).
+ */
 export type LayerWeights = (name: string) => Float32Array | undefined;
 
-/** Sees each linear input of a layer: `x` is `rows × width` f32 (tokens × the linear's in-dim). */
-export type LinearInputHook = (input: LinearInput, x: Float32Array, rows: number) => void;
+/**
+ * A linear's input rows as the forward pass holds them: `rows × cols` f32 (tokens × the linear's
+ * in-dim), on the host (`host`) or on a device (a GptqEngine on the same device reads them in
+ * place; anyone else calls `read()`). Valid until the hook's promise settles.
+ */
+export interface LinearInputRows {
+  readonly rows: number;
+  readonly cols: number;
+  /** The values when they already are on the host (a view, not a copy). */
+  readonly host?: Float32Array;
+  /** The values on the host (a copy from a device). */
+  read(): Promise<Float32Array>;
+}
+
+/** Sees each linear input of a layer; the pass waits for the returned promise. */
+export type LinearInputHook = (input: LinearInput, x: LinearInputRows) => void | Promise<void>;
 
 /**
  * The layer-by-layer forward pass sequential GPTQ runs on: the residual stream of each

@@ -58,7 +58,7 @@ export const cpuCalibrationForward: CalibrationForwardFactory = async (dims, emb
       install(layer, weights);
       const rows = hidden.length / dims.hidden;
       const hooks: LinearHooks<CpuActivation> = {};
-      if (onInput) for (const input of LINEAR_INPUTS) hooks[input] = (x) => onInput(input, x.data, x.rows);
+      if (onInput) for (const input of LINEAR_INPUTS) hooks[input] = (x) => onInput(input, { rows: x.rows, cols: x.cols, host: x.data.subarray(0, x.rows * x.cols), read: () => x.read() });
       // Every layer's names resolve to the shared buffers, so layer 0's slot of the model runs them.
       const out = await model.runLayer(0, new CpuActivation(rows, dims.hidden, hidden), { hooks });
       return out.data;

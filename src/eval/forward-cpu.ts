@@ -10,7 +10,7 @@ import type { Qwen2Dims } from '../core/qwen2/config';
 import { ropeTables } from '../core/qwen2/rope';
 import {
   EMBEDDING, FINAL_NORM, LM_HEAD, PROJECTIONS, layerNormName, linearInputWidth, projectionName, projectionShape,
-  type LinearInput, type ProjName,
+  type LayerNormName, type LinearInput, type ProjName,
 } from '../core/qwen2/tensors';
 import type { Activation, HeadOptions, Qwen2Forward, RunLayerOptions, WeightSource } from './forward';
 
@@ -221,13 +221,28 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     return x;
   }
 
-  /** The layer's projection, or the caller's substitute (same shape, the model's bias). */
+  /** The layer's projection, or the caller's substitutes for its weights and bias (same shapes). */
   function matOf(li: number, proj: ProjName, opts: RunLayerOptions<CpuActivation, Float32Array> | undefined): Linear {
-    const m = layers[li].mats[proj];
+    let m = layers[li].mats[proj];
     const w = opts?.weights?.[proj];
-    if (!w) return m;
-    if (w.length !== m.out * m.in) throw new Error(`substituted ${projectionName(li, proj)}: ${w.length} elements, expected ${m.out}×${m.in}`);
-    return { ...m, w };
+    if (w) {
+      if (w.length !== m.out * m.in) throw new Error(`substituted ${projectionName(li, proj)}: ${w.length} elements, expected ${m.out}×${m.in}`);
+      m = { ...m, w };
+    }
+    const b = opts?.biases?.[proj];
+    if (b !== undefined) {
+      if (b && b.length !== m.out) throw new Error(`substituted ${projectionName(li, proj, 'bias')}: ${b.length} elements, expected ${m.out}`);
+      m = { ...m, b: b ?? undefined };
+    }
+    return m;
+  }
+
+  /** The layer's norm gains, or the caller's substitute. */
+  function normOf(li: number, norm: LayerNormName, opts: RunLayerOptions<CpuActivation, Float32Array> | undefined): Float32Array {
+    const g = opts?.norms?.[norm];
+    if (!g) return norm === 'input_layernorm' ? layers[li].inNorm : layers[li].postNorm;
+    if (g.length !== d) throw new Error(`substituted ${layerNormName(li, norm)}: ${g.length} elements, expected ${d}`);
+    return g;
   }
 
   /**
@@ -236,7 +251,6 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
    */
   async function layerForward(li: number, x: Float32Array, T: number, cache: KvCache, opts?: RunLayerOptions<CpuActivation, Float32Array>): Promise<void> {
     const pos0 = cache.length;
-    const ly = layers[li];
     const hooks = opts?.hooks;
     const hook = async (input: LinearInput, buf: Float32Array) => {
       const f = hooks?.[input];
@@ -257,7 +271,7 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     const scores = new Float64Array(pos0 + T);
     const scale = 1 / Math.sqrt(D);
 
-    rmsNorm(x, T, d, ly.inNorm, eps, xn);
+    rmsNorm(x, T, d, normOf(li, 'input_layernorm', opts), eps, xn);
     await hook('attn_in', xn);
     linear(xn, T, mat('q_proj'), q);
     linear(xn, T, mat('k_proj'), k);
@@ -305,7 +319,7 @@ export function createQwen2Cpu(dims: Qwen2Dims, weights: WeightSource): Qwen2Cpu
     linear(att, T, mat('o_proj'), proj);
     for (let i = 0; i < T * d; i++) x[i] += proj[i];
 
-    rmsNorm(x, T, d, ly.postNorm, eps, xn);
+    rmsNorm(x, T, d, normOf(li, 'post_attention_layernorm', opts), eps, xn);
     await hook('mlp_in', xn);
     linear(xn, T, mat('gate_proj'), g);
     linear(xn, T, mat('up_proj'), u);

@@ -53,6 +53,12 @@ export interface WebGpuForwardOptions {
   memoryBudgetBytes?: number;
   /** Largest buffer bound to one shader binding (default: the device's limit); tests lower it to force tiling. */
   maxBindingBytes?: number;
+  /**
+   * Hold no decoder-layer weights: every runLayer brings all of a layer's projections, norms and
+   * biases in its options (the calibration forward pass of GPTQ, whose weights change per pass);
+   * the weight source then needs only the embedding, final norm and head. logits/prefill throw.
+   */
+  perCallLayers?: boolean;
 }
 
 /**
@@ -67,7 +73,7 @@ export async function createQwen2WebGpu(runtime: GpuRuntime, dims: Qwen2Dims, we
   runtime.throwIfLost('loading the forward pass');
   await runtime.precompile(FORWARD_KERNELS);
   const maxBindingBytes = Math.floor(Math.min(opts.maxBindingBytes ?? Infinity, runtime.limits.maxBindingBytes) / 4) * 4;
-  const w = await Qwen2GpuWeights.load(runtime, dims, weights, { budgetBytes: opts.memoryBudgetBytes ?? 2 * 1024 ** 3, maxBindingBytes });
+  const w = await Qwen2GpuWeights.load(runtime, dims, weights, { budgetBytes: opts.memoryBudgetBytes ?? 2 * 1024 ** 3, maxBindingBytes, perCallLayers: opts.perCallLayers });
   return new Qwen2WebGpuPass(runtime, dims, w, maxBindingBytes);
 }
 
@@ -153,7 +159,8 @@ class Qwen2WebGpuPass implements Qwen2WebGpu {
         try {
           const stream = new CommandStream(this.device, `layer ${li}`);
           stream.copy(h.buffer, out, T * this.dims.hidden * 4);
-          const ly = this.weights.withSubstitutes(li, await this.weights.layer(li, stream), opts?.weights, this.temps);
+          const own = this.weights.perCallLayers ? null : await this.weights.layer(li, stream);
+          const ly = this.weights.withSubstitutes(li, own, opts, this.temps);
           await this.encodeLayer(stream, li, ly, out, s, T, this.window, opts);
           stream.submit();
         } catch (e) {

@@ -15,7 +15,7 @@
  * the host when the caller wants the numbers.
  */
 import type { Qwen2Dims } from '../core/qwen2/config';
-import type { LinearInput, ProjName } from '../core/qwen2/tensors';
+import type { LayerNormName, LinearInput, ProjName } from '../core/qwen2/tensors';
 
 /** A `[rows × cols]` f32 activation matrix of one sequence, row-major. */
 export interface Activation {
@@ -37,11 +37,12 @@ export type LinearHooks<A extends Activation = Activation> = Partial<Record<Line
 
 export interface RunLayerOptions<A extends Activation = Activation, W = Float32Array> {
   hooks?: LinearHooks<A>;
-  /**
-   * Projection weights `[out × in]` (projectionShape) to use instead of the model's for this call;
-   * biases and norms stay the model's.
-   */
+  /** Projection weights `[out × in]` (projectionShape) to use instead of the model's for this call. */
   weights?: Partial<Record<ProjName, W>>;
+  /** Norm gains (`[hidden]`; on WebGPU a `[1 × hidden]` matrix or host values) instead of the model's. */
+  norms?: Partial<Record<LayerNormName, W>>;
+  /** Projection biases (`[out]`, like norms) instead of the model's; `null`: this call runs without one. */
+  biases?: Partial<Record<ProjName, W | null>>;
 }
 
 export interface HeadOptions {

@@ -20,6 +20,10 @@ export type ShaderName =
   | 'quantize_codebook'
   | 'histogram'
   | 'row_sq_errors'
+  // GPTQ
+  | 'gptq_hessian'
+  | 'gptq_columns'
+  | 'gptq_update'
   // forward pass
   | 'forward-matmul'
   | 'forward-rmsnorm'

@@ -1,4 +1,5 @@
-import type { Backend, Mat, RotationSpec } from '../../core/ports';
+import type { Backend, GptqEngine, Mat, RotationSpec } from '../../core/ports';
+import { cpuGptqEngine } from '../../core/quant/gptq-engine';
 import type { Dtype } from '../../core/safetensors/types';
 import { isGpuUnavailable } from './errors';
 
@@ -53,6 +54,8 @@ export type FallbackNotice = (message: string) => void;
 export interface FallbackBackend extends Backend {
   /** True once the work has moved to the fallback backend. */
   readonly fellBack: boolean;
+  /** The backend doing the work now (the primary until a failure, then the fallback). */
+  readonly active: Backend;
 }
 
 export function createFallbackBackend(primary: Backend, fallback: Backend, onNotice: FallbackNotice = () => undefined): FallbackBackend {
@@ -136,13 +139,29 @@ export function createFallbackBackend(primary: Backend, fallback: Backend, onNot
     fm.recipe.ops.push(op);
   };
 
+  // GPTQ: the primary's engine while on the primary. A GPU failure in GPTQ's updates switches
+  // over and redoes that tensor on the CPU (its inputs are all on the host); a Hessian being
+  // accumulated on a lost device cannot be recovered (its rows are gone), so that error stands.
+  const primaryGptq = primary.gptq;
+  const gptq: GptqEngine | undefined = primaryGptq && {
+    get description() {
+      return usePrimary ? primaryGptq.description : cpuGptqEngine.description;
+    },
+    hessian: (dim, name) => (usePrimary ? primaryGptq : cpuGptqEngine).hessian(dim, name),
+    quantize: (w, rows, cols, h, opts) => call((b, onPrimary) => (onPrimary ? primaryGptq : cpuGptqEngine).quantize(w, rows, cols, h, opts)),
+  };
+
   const backend: FallbackBackend = {
     name: primary.name,
+    gptq,
     get description() {
       return usePrimary ? primary.description : `${fallback.description} (fell back from ${primary.description})`;
     },
     get fellBack() {
       return !usePrimary;
+    },
+    get active() {
+      return usePrimary ? primary : fallback;
     },
     async upload(bytes, dtype, rows, cols) {
       return call(async (b, onPrimary) =>

@@ -2,7 +2,8 @@ import type { Backend } from '../../core/ports';
 import { CpuBackend } from '../cpu/cpu-backend';
 import { GpuUnavailableError, isGpuUnavailable } from './errors';
 import { createFallbackBackend } from './fallback';
-import { createWebGpuBackend, type WebGpuBackendOptions } from './webgpu-backend';
+import type { GpuRuntime } from '../../gpu/runtime';
+import { createWebGpuBackend, WebGpuBackend, type WebGpuBackendOptions } from './webgpu-backend';
 
 export type BackendKind = 'cpu' | 'webgpu' | 'auto';
 
@@ -32,4 +33,13 @@ export async function createBackend(kind: BackendKind, opts: CreateBackendOption
     return new CpuBackend();
   }
   return createFallbackBackend(gpu, new CpuBackend(), notice);
+}
+
+/**
+ * The GPU runtime `backend` works on now (a WebGPU backend, or a fallback wrapper still on its
+ * GPU), or null: stages that should share its device (GPTQ's calibration forward) use it.
+ */
+export function gpuRuntimeOf(backend: Backend): GpuRuntime | null {
+  const active = 'active' in backend ? (backend as { active: Backend }).active : backend;
+  return active instanceof WebGpuBackend ? active.runtime : null;
 }

@@ -7,6 +7,7 @@ import type { ShaderName } from '../../gpu/shaders';
 import { BufferPool } from '../../gpu/pool';
 import { TiledMatrix } from '../../gpu/tiled';
 import { RotationKernels } from './rotation-kernels';
+import { WebGpuGptqEngine } from './gptq-engine';
 
 export type { KernelTiming } from '../../gpu/profiler';
 
@@ -65,6 +66,8 @@ export class WebGpuBackend implements Backend {
   };
   readonly hasTimestamps: boolean;
   readonly device: GPUDevice;
+  /** GPTQ's Hessians and column updates on this backend's device (same runtime, so the forward pass's activations are read in place). */
+  readonly gptq: WebGpuGptqEngine;
 
   private readonly pool: BufferPool;
   private readonly rotation: RotationKernels;
@@ -90,6 +93,7 @@ export class WebGpuBackend implements Backend {
     this.profiler = options.profile && runtime.hasTimestamps ? new TimestampProfiler(runtime) : null;
     this.description = runtime.description;
     this.temps = new Transients(runtime);
+    this.gptq = new WebGpuGptqEngine(runtime, { maxBindingBytes: this.limits.maxTileBytes });
     this.rotation = new RotationKernels(runtime, {
       kernel: (encoder, name, buffers, workgroups) => this.kernel(encoder, name, buffers, workgroups),
       uniform: (fields) => this.uniform(fields),

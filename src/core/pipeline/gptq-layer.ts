@@ -1,5 +1,6 @@
 import { throwIfAborted } from '../errors';
-import { gptqQuantize, HessianAccumulator, outputError } from '../quant/gptq';
+import { outputError } from '../quant/gptq';
+import { cpuGptqEngine } from '../quant/gptq-engine';
 import type { PlanItem } from '../qwen2/plan';
 import { LINEAR_INPUTS, PROJECTION_INFO, projectionName } from '../qwen2/tensors';
 import { decodeToF32, encodeF32 } from '../safetensors/dtype';
@@ -70,13 +71,16 @@ export async function processLayerWithGptq(ctx: RunContext, stream: CalibrationS
     for (const input of LINEAR_INPUTS) {
       const group = matrices.filter((m) => PROJECTION_INFO[m.item.proj!].input === input);
       if (group.length === 0) continue;
-      const acc = new HessianAccumulator(group[0].item.cols);
+      const acc = (backend.gptq ?? cpuGptqEngine).hessian(group[0].item.cols, `layer ${layer} ${input}`);
       ctx.at(group[0].index);
       ctx.emit('calibrate', `layer ${layer} ${input}: calibration forward and Hessian (${stream.hidden.length} samples, ${stream.tokens} tokens)`);
-      await runStream((at, x, rows) => {
-        if (at === input) acc.addRows(x, rows, `layer ${layer} ${input}`);
-      });
-      const h = acc.hessian();
+      let h: Float64Array;
+      try {
+        await runStream((at, x) => (at === input ? acc.add(x) : undefined));
+        h = await acc.hessian();
+      } finally {
+        acc.dispose();
+      }
       for (const m of group) {
         throwIfAborted(ctx.signal);
         ctx.at(m.index);
@@ -124,7 +128,7 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
     const codebook = diagH ? await learnCodebook(backend, t.w, rtn.scales, choice.bits, diagH, item.name) : rtn.codebook;
     if (choice.method === 'gptq') {
       ctx.emit('gptq', `GPTQ ${item.name}`);
-      const r = gptqQuantize(m.host, item.rows, item.cols, h, {
+      const r = await (backend.gptq ?? cpuGptqEngine).quantize(m.host, item.rows, item.cols, h, {
         rowStep: rtn.scales.rowStep, rowInv: rtn.scales.rowInv, qmin: rtn.qmin, qmax: rtn.qmax,
         damp: settings.damp, actOrder: settings.actOrder, roundToF16, name: item.name,
         ...(diagH ? { codebook } : {}),

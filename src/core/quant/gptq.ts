@@ -314,16 +314,29 @@ export interface GptqResult {
 }
 
 /**
- * GPTQ with fixed row steps. W (row-major [rows, cols], f32) is not modified; H is the
- * [cols, cols] symmetric Hessian of the layer input (any positive scale; not modified).
+ * What GPTQ fixes on the host before any column update (shared by the CPU loop below and the
+ * WebGPU engine, so both quantize in the same order on the same factor): the column order, the
+ * dead input channels, and U with H⁻¹ = UᵀU of the permuted, dead-fixed, damped H (f64).
  */
-export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions): GptqResult {
+export interface GptqPlan {
+  /** perm[i] = the original column quantized i-th. */
+  perm: Int32Array;
+  /** dead[i] = 1 when permuted column i has H_jj = 0 (its weights are zeroed). */
+  dead: Uint8Array;
+  /** Upper Cholesky factor of the damped H⁻¹, permuted order, row-major cols × cols (lower part 0). */
+  u: Float64Array;
+  dampUsed: number;
+  deadColumns: number;
+  choleskyAttempts: number;
+}
+
+/** Checks the inputs of gptqQuantize and computes its GptqPlan (the f64 Cholesky part, on the host). */
+export function gptqPlan(w: Float32Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions): GptqPlan {
   const { rowStep, rowInv, qmin, qmax, name } = opts;
   const what = name ? ` (${name})` : '';
   const damp = opts.damp ?? 0.01;
   const actOrder = opts.actOrder ?? true;
   const blockSize = opts.blockSize ?? 128;
-  const f16 = opts.roundToF16 ?? false;
   const maxDamp = opts.maxDamp ?? 1;
   if (w.length !== rows * cols) throw new RangeError(`gptqQuantize${what}: ${w.length} weights for [${rows}, ${cols}]`);
   if (h.length !== cols * cols) throw new RangeError(`gptqQuantize${what}: Hessian has ${h.length} entries, expected ${cols}² = ${cols * cols}`);
@@ -393,6 +406,44 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
     }
     dampUsed = Math.min(dampUsed > 0 ? dampUsed * 10 : 1e-4, maxDamp);
   }
+  return { perm, dead, u, dampUsed, deadColumns, choleskyAttempts: attempts };
+}
+
+/**
+ * Results in permuted column order (valuesP, codesP) back to the original order, with the codes'
+ * histogram. `codesP` may be reused by the caller afterwards.
+ */
+export function gptqUnpermute(
+  plan: GptqPlan, valuesP: Float32Array, codesP: Int16Array | Int32Array, rows: number, cols: number, qmin: number, qmax: number,
+): Pick<GptqResult, 'values' | 'codes' | 'codeCounts' | 'dampUsed' | 'deadColumns' | 'choleskyAttempts'> {
+  const { perm } = plan;
+  const values = new Float32Array(rows * cols);
+  const small = qmin >= -128 && qmax <= 127;
+  const codes = small ? new Int8Array(rows * cols) : new Int16Array(rows * cols);
+  const codeCounts = new Uint32Array(qmax - qmin + 1);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) {
+      const q = codesP[o + j];
+      values[o + perm[j]] = valuesP[o + j];
+      codes[o + perm[j]] = q;
+      codeCounts[q - qmin]++;
+    }
+  }
+  return { values, codes, codeCounts, dampUsed: plan.dampUsed, deadColumns: plan.deadColumns, choleskyAttempts: plan.choleskyAttempts };
+}
+
+/**
+ * GPTQ with fixed row steps. W (row-major [rows, cols], f32) is not modified; H is the
+ * [cols, cols] symmetric Hessian of the layer input (any positive scale; not modified).
+ */
+export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions): GptqResult {
+  const plan = gptqPlan(w, rows, cols, h, opts);
+  const { rowStep, rowInv, qmin, qmax, name } = opts;
+  const what = name ? ` (${name})` : '';
+  const blockSize = opts.blockSize ?? 128;
+  const f16 = opts.roundToF16 ?? false;
+  const { perm, dead, u } = plan;
 
   // Working copy of W in f64, columns permuted, dead columns zeroed.
   const work = new Float64Array(rows * cols);
@@ -402,7 +453,6 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
   }
   const valuesP = new Float32Array(rows * cols);
   const codesP = new Int16Array(rows * cols);
-  const codeCounts = new Uint32Array(qmax - qmin + 1);
   const diagU = new Float64Array(cols);
   for (let j = 0; j < cols; j++) diagU[j] = u[j * cols + j];
 
@@ -441,7 +491,6 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
           if (f16) v = roundToF16Value(v);
           valuesP[o + i] = v;
           codesP[o + i] = q;
-          codeCounts[q - qmin]++;
           const e = (work[o + i] - v) / diagU[i];
           err[eo + (i - i1)] = e;
           if (e !== 0) {
@@ -466,19 +515,7 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
       }
     }
   }
-
-  // Back to the original column order.
-  const values = new Float32Array(rows * cols);
-  const small = qmin >= -128 && qmax <= 127;
-  const codes = small ? new Int8Array(rows * cols) : new Int16Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let j = 0; j < cols; j++) {
-      values[o + perm[j]] = valuesP[o + j];
-      codes[o + perm[j]] = codesP[o + j];
-    }
-  }
-  return { values, codes, codeCounts, dampUsed, deadColumns, choleskyAttempts: attempts };
+  return gptqUnpermute(plan, valuesP, codesP, rows, cols, qmin, qmax);
 }
 
 export interface OutputError {

@@ -5,10 +5,12 @@
  * and head stay resident; each layer is then uploaded into one shared slot just before it runs.
  */
 import type { Qwen2Dims } from '../../core/qwen2/config';
-import { EMBEDDING, FINAL_NORM, LM_HEAD, PROJECTIONS, layerNormName, layerPrefix, projectionName, projectionShape, type ProjName } from '../../core/qwen2/tensors';
+import {
+  EMBEDDING, FINAL_NORM, LAYER_NORMS, LM_HEAD, PROJECTIONS, layerNormName, layerPrefix, projectionName, projectionShape, type LayerNormName, type ProjName,
+} from '../../core/qwen2/tensors';
 import { USAGE_STORAGE, type GpuRuntime, type Transients } from '../../gpu/runtime';
 import { TiledMatrix } from '../../gpu/tiled';
-import type { AsyncWeightSource } from '../forward';
+import type { AsyncWeightSource, RunLayerOptions } from '../forward';
 import type { CommandStream } from './kernels';
 
 /** A weight a layer may run with instead of its own: host values, or a device matrix (e.g. WebGpuBackend.tiledMatrixOf). */
@@ -34,6 +36,8 @@ export class Qwen2GpuWeights {
   /** Bytes of weights kept on the device. */
   readonly residentBytes: number;
   private readonly layerBytes: number;
+  /** No decoder-layer weights of its own: every runLayer brings all of them (withSubstitutes). */
+  readonly perCallLayers: boolean;
 
   private constructor(
     private readonly rt: GpuRuntime,
@@ -42,23 +46,28 @@ export class Qwen2GpuWeights {
     private readonly maxBinding: number,
     headBytes: number,
     budget: number,
+    perCallLayers: boolean,
   ) {
+    this.perCallLayers = perCallLayers;
     let layerBytes = 2 * dims.hidden * 4;
     for (const p of PROJECTIONS) {
       const [out, inDim] = projectionShape(dims, p);
       layerBytes += (out * inDim + out) * 4;
     }
     this.layerBytes = layerBytes;
-    this.streaming = headBytes + dims.layers * layerBytes > budget;
-    this.residentBytes = headBytes + (this.streaming ? layerBytes : dims.layers * layerBytes);
+    this.streaming = !perCallLayers && headBytes + dims.layers * layerBytes > budget;
+    this.residentBytes = headBytes + (perCallLayers ? 0 : this.streaming ? layerBytes : dims.layers * layerBytes);
   }
 
   /** Upload what stays resident. Throws GpuUnavailableError on out-of-memory (nothing is left allocated). */
-  static async load(rt: GpuRuntime, dims: Qwen2Dims, source: AsyncWeightSource, opts: { budgetBytes: number; maxBindingBytes: number }): Promise<Qwen2GpuWeights> {
+  static async load(
+    rt: GpuRuntime, dims: Qwen2Dims, source: AsyncWeightSource, opts: { budgetBytes: number; maxBindingBytes: number; perCallLayers?: boolean },
+  ): Promise<Qwen2GpuWeights> {
     const has = async (name: string) => (source.has ? source.has(name) : (await source.get(name)) !== undefined);
     const untied = await has(LM_HEAD);
-    const w = new Qwen2GpuWeights(rt, dims, source, opts.maxBindingBytes, dims.vocab * dims.hidden * 4 * (untied ? 2 : 1), opts.budgetBytes);
-    for (let li = 0; li < dims.layers; li++) {
+    const perCall = opts.perCallLayers ?? false;
+    const w = new Qwen2GpuWeights(rt, dims, source, opts.maxBindingBytes, dims.vocab * dims.hidden * 4 * (untied ? 2 : 1), opts.budgetBytes, perCall);
+    for (let li = 0; li < (perCall ? 0 : dims.layers); li++) {
       const flags = {} as Record<ProjName, boolean>;
       for (const p of PROJECTIONS) flags[p] = await has(projectionName(li, p, 'bias'));
       w.biasFlags.push(flags);
@@ -103,6 +112,7 @@ export class Qwen2GpuWeights {
     }
     this.finalNorm = this.buffer(FINAL_NORM, d * 4);
     this.rt.writeF32(this.finalNorm, (await this.tensor(FINAL_NORM, d))!);
+    if (this.perCallLayers) return;
     if (this.streaming) {
       this.layers.push(this.allocLayer('streamed layer'));
       return;
@@ -143,6 +153,7 @@ export class Qwen2GpuWeights {
    * queue order lands the upload after the previous layer's commands).
    */
   async layer(li: number, stream: CommandStream): Promise<LayerWeights> {
+    if (this.perCallLayers) throw new Error(`${layerPrefix(li)}: this WebGPU forward pass holds no layer weights (perCallLayers); run it layer by layer with all of a layer's weights in runLayer's options`);
     let ly = this.layers[li];
     if (this.streaming) {
       stream.flush();
@@ -156,32 +167,58 @@ export class Qwen2GpuWeights {
   }
 
   /**
-   * Layer li's weights with `subs` in place of its projections: a TiledMatrix as it is (shape and
-   * tiles checked), host values uploaded into transient tiles.
+   * Layer li's weights with the call's substitutes in place of its own (`ly`; null with
+   * perCallLayers, when every projection and norm must be given): a TiledMatrix as it is (shape
+   * and tiles checked; a norm or bias as a one-tile [1 × n] matrix), host values uploaded into
+   * transient buffers. A bias substitute of null runs without one.
    */
-  withSubstitutes(li: number, ly: LayerWeights, subs: Partial<Record<ProjName, GpuWeight>> | undefined, temps: Transients): LayerWeights {
-    if (!subs) return ly;
-    const mats = { ...ly.mats };
+  withSubstitutes(li: number, ly: LayerWeights | null, subs: Omit<RunLayerOptions<never, GpuWeight>, 'hooks'> | undefined, temps: Transients): LayerWeights {
+    if (!subs && ly) return ly;
+    const mats = { ...ly?.mats } as Record<ProjName, TiledMatrix>;
+    const bias = { ...ly?.bias } as Record<ProjName, GPUBuffer | undefined>;
     for (const p of PROJECTIONS) {
-      const sub = subs[p];
-      if (!sub) continue;
-      const own = ly.mats[p];
+      const [out, inDim] = projectionShape(this.dims, p);
       const name = `substituted ${projectionName(li, p)}`;
-      if (sub instanceof TiledMatrix) {
-        if (sub.tiles.length === 0) throw new Error(`${name}: the matrix was released`);
-        if (sub.rows !== own.rows || sub.cols !== own.cols) throw new Error(`${name}: ${sub.rows}×${sub.cols}, expected ${own.rows}×${own.cols}`);
-        for (const t of sub.tiles) {
-          if (t.rows * sub.cols * 4 > this.maxBinding) throw new Error(`${name}: a tile of ${t.rows} rows exceeds the binding limit ${this.maxBinding}`);
-        }
-        mats[p] = sub;
-      } else {
-        if (sub.length !== own.rows * own.cols) throw new Error(`${name}: ${sub.length} elements, expected ${own.rows}×${own.cols}`);
-        const m = TiledMatrix.allocate(own.rows, own.cols, this.maxBinding, (bytes, l) => temps.zeroed(l, bytes), name);
-        m.write(this.rt, sub);
-        mats[p] = m;
-      }
+      const sub = subs?.weights?.[p];
+      if (sub) mats[p] = this.matrixOf(name, sub, out, inDim, temps);
+      else if (!ly) throw new Error(`${projectionName(li, p)}: not given (this pass holds no layer weights of its own)`);
+      const b = subs?.biases?.[p];
+      if (b === null) bias[p] = undefined;
+      else if (b) bias[p] = this.vectorOf(`substituted ${projectionName(li, p, 'bias')}`, b, out, temps);
     }
-    return { ...ly, mats };
+    const norm = (n: LayerNormName, own: GPUBuffer | undefined): GPUBuffer => {
+      const g = subs?.norms?.[n];
+      if (g) return this.vectorOf(`substituted ${layerNormName(li, n)}`, g, this.dims.hidden, temps);
+      if (!own) throw new Error(`${layerNormName(li, n)}: not given (this pass holds no layer weights of its own)`);
+      return own;
+    };
+    const [inName, postName] = LAYER_NORMS;
+    return { inNorm: norm(inName, ly?.inNorm), postNorm: norm(postName, ly?.postNorm), mats, bias };
+  }
+
+  private matrixOf(name: string, sub: GpuWeight, rows: number, cols: number, temps: Transients): TiledMatrix {
+    if (sub instanceof TiledMatrix) {
+      if (sub.tiles.length === 0) throw new Error(`${name}: the matrix was released`);
+      if (sub.rows !== rows || sub.cols !== cols) throw new Error(`${name}: ${sub.rows}×${sub.cols}, expected ${rows}×${cols}`);
+      for (const t of sub.tiles) {
+        if (t.rows * sub.cols * 4 > this.maxBinding) throw new Error(`${name}: a tile of ${t.rows} rows exceeds the binding limit ${this.maxBinding}`);
+      }
+      return sub;
+    }
+    if (sub.length !== rows * cols) throw new Error(`${name}: ${sub.length} elements, expected ${rows}×${cols}`);
+    const m = TiledMatrix.allocate(rows, cols, this.maxBinding, (bytes, l) => temps.zeroed(l, bytes), name);
+    m.write(this.rt, sub);
+    return m;
+  }
+
+  private vectorOf(name: string, sub: GpuWeight, n: number, temps: Transients): GPUBuffer {
+    if (sub instanceof TiledMatrix) {
+      if (sub.tiles.length !== 1) throw new Error(`${name}: expected one tile, got ${sub.tiles.length}`);
+      if (sub.rows * sub.cols !== n) throw new Error(`${name}: ${sub.rows}×${sub.cols}, expected ${n} values`);
+      return sub.tiles[0].buffer;
+    }
+    if (sub.length !== n) throw new Error(`${name}: ${sub.length} elements, expected ${n}`);
+    return temps.filled(name, sub);
   }
 
   dispose(): void {
