@@ -11,7 +11,7 @@
  * but deterministic: every sum runs in a fixed order, no atomics in any sum.
  */
 import type { GptqEngine, HessianAccumulation, LinearInputRows } from '../../core/ports';
-import { GptqError, gptqPlan, gptqUnpermute, type GptqOptions, type GptqResult } from '../../core/quant/gptq';
+import { GptqError, gptqPlan, gptqQuantize, gptqUnpermute, type GptqOptions, type GptqResult } from '../../core/quant/gptq';
 import { deviceRowsOn } from '../../gpu/device-rows';
 import { Transients, USAGE_STORAGE, type GpuRuntime } from '../../gpu/runtime';
 
@@ -44,6 +44,8 @@ export class WebGpuGptqEngine implements GptqEngine {
   }
 
   async quantize(w: Float32Array, rows: number, cols: number, h: Float64Array, opts: GptqOptions): Promise<GptqResult> {
+    // The column kernel rounds onto the integer grid; a learned codebook runs the host oracle.
+    if (opts.codebook) return gptqQuantize(w, rows, cols, h, opts);
     const t0 = performance.now();
     const plan = gptqPlan(w, rows, cols, h, opts);
     const t1 = performance.now();

@@ -354,13 +354,11 @@ export function gptqPlan(w: Float32Array, rows: number, cols: number, h: Float64
     if (!Number.isFinite(h[i])) throw new GptqError(`gptqQuantize${what}: Hessian entry [${Math.floor(i / cols)}, ${i % cols}] is ${h[i]}`, name);
   }
   const entries = opts.codebook;
-  let thresholds: Float32Array | null = null;
   if (entries) {
     if (entries.length !== qmax - qmin + 1) throw new RangeError(`gptqQuantize${what}: codebook has ${entries.length} entries; the grid [${qmin}, ${qmax}] needs ${qmax - qmin + 1}`);
     for (let k = 0; k < entries.length; k++) {
       if (!Number.isFinite(entries[k]) || (k > 0 && !(entries[k] > entries[k - 1]))) throw new RangeError(`gptqQuantize${what}: codebook entry ${k} (${entries[k]}) must be finite and above entry ${k - 1}`);
     }
-    thresholds = codebookThresholds(entries);
   }
 
   // Column order: descending diag(H) (ties by index, so the order is deterministic).
@@ -444,6 +442,8 @@ export function gptqQuantize(w: Float32Array, rows: number, cols: number, h: Flo
   const blockSize = opts.blockSize ?? 128;
   const f16 = opts.roundToF16 ?? false;
   const { perm, dead, u } = plan;
+  const entries = opts.codebook;
+  const thresholds = entries ? codebookThresholds(entries) : null;
 
   // Working copy of W in f64, columns permuted, dead columns zeroed.
   const work = new Float64Array(rows * cols);
