@@ -7,6 +7,7 @@
  *     [--method rtn|gptq] [--calib <calib.json | text file | dataset | demo>] [--calib-samples 128]
  *     [--calib-seqlen 512] [--calib-seed 0] [--act-order true|false] [--damp 0.01]
  */
+import { calibrationForwardFor } from '../eval/calibration-forward-webgpu';
 import { parseArgs } from 'node:util';
 import { basename, dirname, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
@@ -168,7 +169,8 @@ async function main(): Promise<number> {
     if (calibSpec) {
       // The calibration set, with the model's tokenizer, before any weight is read.
       const src = calibSource ?? await demoCalibrationSource(source, target.model, undefined, controller.signal);
-      const built = await pipelineCalibrationFrom(src, source, calibSpec, { name: backendKind === 'webgpu' ? 'webgpu' : 'cpu' }, controller.signal);
+      // The forward pass is bound to the backend once it is open (below).
+      const built = await pipelineCalibrationFrom(src, source, calibSpec, undefined, controller.signal);
       calibration = built.calibration;
       const set = built.set;
       const rec = calibrationRecord(calibration);
@@ -189,6 +191,8 @@ async function main(): Promise<number> {
       );
     }
     const backend = await openCliBackend(backendKind, notice);
+    // On WebGPU the calibration forward runs on the backend's device (its Hessian and GPTQ kernels too).
+    if (calibration) calibration = { ...calibration, forward: calibrationForwardFor(backend) };
     const quiet = values.quiet === true;
     process.stderr.write(
       `${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n` +

@@ -9,6 +9,7 @@ import { CALIBRATION_DEMO, calibrationFileName, type CalibrationSpec } from '../
 import type { PipelineCalibration } from '../core/pipeline/calibration';
 import type { Backend, CalibrationForwardFactory, ModelSource } from '../core/ports';
 import { cpuCalibrationForward } from './calibration-forward';
+import { calibrationForwardFor } from './calibration-forward-webgpu';
 import {
   buildCalibrationSet, parseDatasetSpec, readCalibrationModelInfo, type CalibrationSet, type CalibrationSetSource,
 } from './calibration-set';
@@ -53,10 +54,7 @@ export async function demoCalibrationSource(source: ModelSource, modelName: stri
   return named.kind === 'wikitext2' ? named : { ...named, name: `${modelName} ${file}` };
 }
 
-/** The forward pass calibration runs on for a backend (the CPU one until a WebGPU one is installed here). */
-export function calibrationForwardFor(_backend: Pick<Backend, 'name'>): CalibrationForwardFactory {
-  return cpuCalibrationForward;
-}
+export { calibrationForwardFor };
 
 export interface CalibrationInputs {
   /** The model (config.json and tokenizer files are read; no weights). */
@@ -85,19 +83,19 @@ export async function calibrationSetSource(c: CalibrationInputs): Promise<Calibr
 }
 
 /** Builds the calibration set with the model's tokenizer and wraps it for runPipeline. */
-export async function buildPipelineCalibration(c: CalibrationInputs, backend: Pick<Backend, 'name'>): Promise<{ calibration: PipelineCalibration; set: CalibrationSet }> {
+export async function buildPipelineCalibration(c: CalibrationInputs, backend: Backend): Promise<{ calibration: PipelineCalibration; set: CalibrationSet }> {
   return pipelineCalibrationFrom(await calibrationSetSource(c), c.model, c.spec, backend, c.signal);
 }
 
 /** The same from a source already opened (the CLI reads a --calib file before the model). */
 export async function pipelineCalibrationFrom(
-  src: CalibrationSetSource, model: ModelSource, spec: CalibrationSpec, backend: Pick<Backend, 'name'>, signal?: AbortSignal,
+  src: CalibrationSetSource, model: ModelSource, spec: CalibrationSpec, backend: Backend | undefined, signal?: AbortSignal,
 ): Promise<{ calibration: PipelineCalibration; set: CalibrationSet }> {
   const info = await readCalibrationModelInfo(model, signal);
   const set = await buildCalibrationSet(src, { ...info, nsamples: spec.samples, seqlen: spec.seqlen, seed: spec.seed, signal });
   return {
     set,
-    calibration: { samples: set.samples, forward: calibrationForwardFor(backend), source: set.source, sha256: set.sha256, spec },
+    calibration: { samples: set.samples, forward: backend ? calibrationForwardFor(backend) : cpuCalibrationForward, source: set.source, sha256: set.sha256, spec },
   };
 }
 
