@@ -117,32 +117,43 @@ describe.skipIf(!env.adapter)('GPTQ on WebGPU vs the CPU oracle', () => {
     acc.dispose();
   });
 
-  it('block update kernel: W[:, j0:] −= Err·U[:, j0:] within 1e-6 of f64', async () => {
+  it('block update kernel (double-f32): W[:, j0:] −= Err·U[:, j0:] within 1e-12 of f64 (plain f32: ~1e-7)', async () => {
     const rows = 70, cols = 150, nb = 37, j0 = 40, B = 48;
     const g = gaussian(3);
-    const w = Float32Array.from({ length: rows * cols }, () => g());
-    const u = Float32Array.from({ length: nb * cols }, () => g());
-    const err = Float32Array.from({ length: rows * B }, () => g());
+    // f64 operands split into (hi, lo) f32 pairs, the way the engine uploads U.
+    const pairs = (x: Float64Array) => {
+      const out = new Float32Array(2 * x.length);
+      x.forEach((v, i) => { out[2 * i] = Math.fround(v); out[2 * i + 1] = v - Math.fround(v); });
+      return out;
+    };
+    const w = Float64Array.from({ length: rows * cols }, () => g());
+    const u = Float64Array.from({ length: nb * cols }, () => g());
+    const err = Float64Array.from({ length: rows * B }, () => g());
     const temps = new Transients(rt);
     try {
-      const wb = temps.filled('w', w);
+      const wb = temps.filled('w', pairs(w));
       const enc = rt.device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      rt.dispatch(pass, 'gptq_update', [temps.uniform('p', [rows, cols, nb, j0, B, 0, 0, 0]), wb, temps.filled('u', u), temps.filled('e', err)], [Math.ceil((cols - j0) / 64), Math.ceil(rows / 64)]);
+      rt.dispatch(pass, 'gptq_update', [temps.uniform('p', [rows, cols, nb, j0, B, 0, 0, 0]), wb, temps.filled('u', pairs(u)), temps.filled('e', pairs(err))], [Math.ceil((cols - j0) / 16), Math.ceil(rows / 16)]);
       pass.end();
       rt.device.queue.submit([enc.finish()]);
-      const got = await rt.readF32(wb, rows * cols);
+      const got = await rt.readF32(wb, 2 * rows * cols);
+      const before = pairs(w);
       let maxErr = 0;
       for (let r = 0; r < rows; r++) {
         for (let j = 0; j < cols; j++) {
+          const i = r * cols + j;
+          if (j < j0) {
+            expect([got[2 * i], got[2 * i + 1]]).toEqual([before[2 * i], before[2 * i + 1]]);
+            continue;
+          }
           let s = 0;
-          if (j >= j0) for (let k = 0; k < nb; k++) s += err[r * B + k] * u[k * cols + j];
-          const want = w[r * cols + j] - s;
-          if (j < j0) expect(got[r * cols + j]).toBe(w[r * cols + j]);
-          maxErr = Math.max(maxErr, Math.abs(got[r * cols + j] - want) / (1 + Math.abs(want)));
+          for (let k = 0; k < nb; k++) s += err[r * B + k] * u[k * cols + j];
+          maxErr = Math.max(maxErr, Math.abs(got[2 * i] + got[2 * i + 1] - (w[i] - s)) / (1 + Math.abs(w[i] - s)));
         }
       }
-      expect(maxErr).toBeLessThan(1e-5);
+      console.log(`gptq_update double-f32: max error ${maxErr.toExponential(2)} relative to 1 + |W|`);
+      expect(maxErr).toBeLessThan(1e-12);
     } finally {
       temps.destroyAll();
     }
@@ -172,7 +183,7 @@ describe.skipIf(!env.adapter)('GPTQ on WebGPU vs the CPU oracle', () => {
       for (let r = 0; r < rows; r++) expect([got.codes[r * cols + 3], got.codes[r * cols + 77]]).toEqual([0, 0]);
       const again = await engine.quantize(c.w, rows, cols, h, opts);
       expect(bytes(again)).toEqual(bytes(got));
-      const tiled = await new WebGpuGptqEngine(rt, { maxBindingBytes: 40 * cols * 4 }).quantize(c.w, rows, cols, h, opts);
+      const tiled = await new WebGpuGptqEngine(rt, { maxBindingBytes: 40 * cols * 8 }).quantize(c.w, rows, cols, h, opts);
       expect(bytes(tiled)).toEqual(bytes(got));
     });
   }

@@ -6,9 +6,12 @@
  *  - GPTQ: the column order, dead channels, damping and the Cholesky factor U of H⁻¹ on the host
  *    in f64 (gptqPlan, shared with the CPU oracle gptqQuantize); then per lazy block of B columns
  *    the in-block column loop (gptq_columns.wgsl, one invocation per row) and the trailing update
- *    W[:, j+B:] −= Err·U[j:j+B, j+B:] (gptq_update.wgsl, a tiled matmul), in f32 on the device.
- * Not bit-identical to the f64 CPU path (codes agree to ≥ 99.9 %, see test/webgpu/gptq.test.ts),
- * but deterministic: every sum runs in a fixed order, no atomics in any sum.
+ *    W[:, j+B:] −= Err·U[j:j+B, j+B:] (gptq_update.wgsl, a tiled matmul), in double-f32 on the
+ *    device (hi + lo pairs, error terms kept opaque to the shader compiler). With plain f32 a few
+ *    codes per tensor rounded the other way than the CPU's f64 (99.83 % on a fixture o_proj) and
+ *    sequential GPTQ carried each flip into every later layer: 95 % of the 5-layer fixture's codes.
+ * Not bit-identical to the f64 CPU path, but deterministic: every sum runs in a fixed order, no
+ * atomics in any sum.
  */
 import type { GptqEngine, HessianAccumulation, LinearInputRows } from '../../core/ports';
 import { GptqError, gptqPlan, gptqQuantize, gptqUnpermute, type GptqOptions, type GptqResult } from '../../core/quant/gptq';
@@ -54,26 +57,27 @@ export class WebGpuGptqEngine implements GptqEngine {
     const what = name ? ` (${name})` : '';
     const B = Math.min(opts.blockSize ?? 128, GPU_GPTQ_MAX_BLOCK);
     const rt = this.runtime;
-    const perTile = Math.floor(this.maxBinding / (cols * 4));
-    if (perTile < 1) throw new Error(`GPTQ${what}: one row of ${cols} f32 exceeds the storage binding limit ${this.maxBinding}`);
-    if (B * cols * 4 > this.maxBinding) throw new Error(`GPTQ${what}: a block of U (${B} × ${cols} f32) exceeds the storage binding limit ${this.maxBinding}`);
+    // W, U and the errors are double-f32 on the device (hi, lo interleaved): 8 bytes a value.
+    const perTile = Math.floor(this.maxBinding / (cols * 8));
+    if (perTile < 1) throw new Error(`GPTQ${what}: one row of ${cols} double-f32 values exceeds the storage binding limit ${this.maxBinding}`);
+    if (B * cols * 8 > this.maxBinding) throw new Error(`GPTQ${what}: a block of U (${B} × ${cols} double-f32) exceeds the storage binding limit ${this.maxBinding}`);
     const temps = new Transients(rt);
     const result = await rt.scoped(`GPTQ${what}`, async () => {
       // Row tiles of the permuted working matrix (dead columns zeroed), their codes and errors.
       const tiles: { row0: number; rows: number; w: GPUBuffer; codes: GPUBuffer; err: GPUBuffer }[] = [];
       for (let r0 = 0; r0 < rows; r0 += perTile) {
         const n = Math.min(perTile, rows - r0);
-        const wp = new Float32Array(n * cols);
+        const wp = new Float32Array(2 * n * cols); // (w, 0) pairs: the weights are f32
         for (let r = 0; r < n; r++) {
           const o = (r0 + r) * cols;
-          const op = r * cols;
-          for (let j = 0; j < cols; j++) wp[op + j] = dead[j] ? 0 : w[o + perm[j]];
+          const op = 2 * r * cols;
+          for (let j = 0; j < cols; j++) wp[op + 2 * j] = dead[j] ? 0 : w[o + perm[j]];
         }
         tiles.push({
           row0: r0, rows: n,
           w: temps.filled('gptq W', wp),
           codes: temps.zeroed('gptq codes', n * cols * 4),
-          err: temps.zeroed('gptq err', n * B * 4),
+          err: temps.zeroed('gptq err', n * B * 8),
         });
       }
       const aux = new Float32Array(2 * rows);
@@ -81,16 +85,23 @@ export class WebGpuGptqEngine implements GptqEngine {
       aux.set(rowInv, rows);
       const auxBuf = temps.filled('gptq steps', aux);
       const status = temps.zeroed('gptq status', 16);
-      const ub = temps.zeroed('gptq U block', B * cols * 4);
-      const uf = new Float32Array(B * cols);
+      const ub = temps.zeroed('gptq U block', B * cols * 8);
+      const uf = new Float32Array(2 * B * cols);
       for (let i1 = 0; i1 < cols; i1 += B) {
         const nb = Math.min(B, cols - i1);
-        // The block's rows of U, f32 (queue order: written after the previous block's work).
+        // The block's rows of U as double-f32 (hi = fround(u), lo = fround(u − hi)); queue order
+        // lands the write after the previous block's work.
         for (let k = 0; k < nb; k++) {
           const src = (i1 + k) * cols;
-          for (let j = 0; j < cols; j++) uf[k * cols + j] = u[src + j];
+          const dst = 2 * k * cols;
+          for (let j = 0; j < cols; j++) {
+            const x = u[src + j];
+            const hi = Math.fround(x);
+            uf[dst + 2 * j] = hi;
+            uf[dst + 2 * j + 1] = x - hi;
+          }
         }
-        rt.writeF32(ub, uf.subarray(0, nb * cols));
+        rt.writeF32(ub, uf.subarray(0, 2 * nb * cols));
         const enc = rt.device.createCommandEncoder({ label: 'gptq block' });
         const pass = enc.beginComputePass({ label: 'gptq block' });
         for (const t of tiles) {
@@ -99,7 +110,7 @@ export class WebGpuGptqEngine implements GptqEngine {
           const j0 = i1 + nb;
           if (j0 < cols) {
             const pu = temps.uniform('gptq_update params', [t.rows, cols, nb, j0, B, 0, 0, 0]);
-            rt.dispatch(pass, 'gptq_update', [pu, t.w, ub, t.err], [Math.ceil((cols - j0) / 64), Math.ceil(t.rows / 64)]);
+            rt.dispatch(pass, 'gptq_update', [pu, t.w, ub, t.err], [Math.ceil((cols - j0) / 16), Math.ceil(t.rows / 16)]);
           }
         }
         pass.end();
@@ -109,8 +120,10 @@ export class WebGpuGptqEngine implements GptqEngine {
       const codesP = new Int32Array(rows * cols);
       for (const t of tiles) {
         const enc = rt.device.createCommandEncoder({ label: 'gptq read' });
-        const [vb, cb] = await rt.readBack(enc, [{ buffer: t.w, bytes: t.rows * cols * 4 }, { buffer: t.codes, bytes: t.rows * cols * 4 }]);
-        valuesP.set(new Float32Array(vb), t.row0 * cols);
+        const [vb, cb] = await rt.readBack(enc, [{ buffer: t.w, bytes: t.rows * cols * 8 }, { buffer: t.codes, bytes: t.rows * cols * 4 }]);
+        const pairs = new Float32Array(vb); // (v, 0) for every quantized value
+        const o = t.row0 * cols;
+        for (let i = 0; i < t.rows * cols; i++) valuesP[o + i] = pairs[2 * i];
         codesP.set(new Int32Array(cb), t.row0 * cols);
       }
       const [sb] = await rt.readBack(rt.device.createCommandEncoder({ label: 'gptq status' }), [{ buffer: status, bytes: 4 }]);
