@@ -4,7 +4,7 @@
 // 4 × 4 entries each) from 16-token slices of x staged in workgroup memory; blocks entirely
 // below the diagonal are skipped (H is symmetric; the host reads the upper triangle).
 //
-// Accumulation: plain f32 over 64 tokens at a time (fixed token order), each such partial added
+// Accumulation: plain f32 over 16 tokens at a time (fixed token order), each such partial added
 // to a per-invocation unevaluated sum hi + lo of two f32 (Knuth's TwoSum), and that added to H,
 // itself kept as hi + lo the same way: the error then barely grows with the number of tokens or
 // samples (f32 alone loses ~√n·2⁻²⁴ relative, enough to flip GPTQ codes at 0.1 %). `one` (1.0
@@ -29,7 +29,7 @@ const TB: u32 = 64u;
 const TK: u32 = 16u;
 var<workgroup> xa: array<f32, 1024>; // [TK][TB]: x[t][i-block]
 var<workgroup> xb: array<f32, 1024>; // [TK][TB]: x[t][j-block]
-const FOLD: u32 = 64u; // tokens per plain f32 partial
+const FOLD: u32 = 16u; // tokens per plain f32 partial
 
 // (hi, lo) += v, TwoSum on hi.
 fn two_sum(hi: f32, v: f32) -> vec2f {

@@ -151,7 +151,7 @@ describe.skipIf(!env.adapter)('GPTQ on the WebGPU backend vs the CPU backend', (
     expect(Math.abs(pplGpu - pplCpu)).toBeLessThanOrEqual(0.005 * pplCpu);
   });
 
-  test('tinystories-260k, W4, calibration 64 × 256 from eval.txt\'s second half: engine codes ≥ 99.9 % on the same inputs; whole backend perplexity within 0.5 %', { timeout: 1_200_000 }, async ({ fixtureFiles }) => {
+  test('tinystories-260k, W4, calibration 64 × 256 from eval.txt\'s second half: ≥ 99.9 % of codes equal (engines on the same inputs, and whole backends), perplexity within 0.5 %', { timeout: 1_200_000 }, async ({ fixtureFiles }) => {
     const tokens: number[] = JSON.parse(readFileSync(join(FIXTURE_DIR, 'eval.tokens.json'), 'utf8')).ids;
     const demo = demoCalibrationFromEval(readFileSync(join(FIXTURE_DIR, 'eval.txt'), 'utf8'), JSON.parse(readFileSync(join(FIXTURE_DIR, 'eval.tokens.json'), 'utf8')));
     const samples = sampleCalibration(demo.ids, 64, 256, 0);
@@ -182,9 +182,9 @@ describe.skipIf(!env.adapter)('GPTQ on the WebGPU backend vs the CPU backend', (
         `whole backends ${(100 * agree).toFixed(3)} % of ${codes} (worst ${worst}); perplexity CPU ${pplCpu.toFixed(4)} vs WebGPU ${pplGpu.toFixed(4)}; wall CPU ${(cpu.ms / 1000).toFixed(1)} s, WebGPU ${(g.ms / 1000).toFixed(1)} s`,
     );
     expect(engine.same / engine.total).toBeGreaterThanOrEqual(0.999);
+    // End to end each layer sees its own quantized predecessors, so an early flip would spread
+    // (f32 column updates gave 95 % here; the double-f32 ones give 100 %).
+    expect(agree).toBeGreaterThanOrEqual(0.999);
     expect(Math.abs(pplGpu - pplCpu)).toBeLessThanOrEqual(0.005 * pplCpu);
-    // Not asserted at 99.9 %: sequential GPTQ carries each early flip into every later layer's
-    // inputs (measured 95 % end to end on this 5-layer model); see gptq-engine.ts.
-    expect(agree).toBeGreaterThanOrEqual(0.9);
   });
 });
