@@ -125,7 +125,8 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
     let written = rtnValues;
     // A learned codebook is fitted to this tensor with its input's Hessian diagonal as column weights.
     const diagH = choice.codebook === 'learned' ? Float64Array.from({ length: item.cols }, (_, j) => h[j * item.cols + j]) : undefined;
-    const codebook = diagH ? await learnCodebook(backend, t.w, rtn.scales, choice.bits, diagH, item.name) : rtn.codebook;
+    // Fitted on the host copy the layer already holds (no second readback).
+    const codebook = diagH ? learnCodebook(m.host, item.rows, item.cols, rtn.scales, choice.bits, diagH, item.name) : rtn.codebook;
     if (choice.method === 'gptq') {
       ctx.emit('gptq', `GPTQ ${item.name}`);
       const r = await (backend.gptq ?? cpuGptqEngine).quantize(m.host, item.rows, item.cols, h, {

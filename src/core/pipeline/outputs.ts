@@ -89,11 +89,10 @@ export function matrixOutputs(item: PlanItem, result: ProcessedMatrix, bias: Flo
   }
   if (quantizedProjection) {
     const s = result.scales!;
-    const { qmin, qmax } = result.grid!;
     out.push(
       [item.outputs[2].name, encode(new Float32Array(item.cols).fill(s.inputScale))],
       [item.outputs[3].name, encode(s.outputScales)],
-      [item.outputs[4].name, encode(result.codebook ?? Float32Array.from({ length: qmax - qmin + 1 }, (_, i) => qmin + i))],
+      [item.outputs[4].name, encode(result.codebook!)],
     );
   }
   return out;

@@ -16,18 +16,12 @@ export interface QuantizedMatrix {
   codebook: Float32Array;
 }
 
-/** The integer grid as a codebook (what `.codebook` holds for uniform quantization). */
-export function gridCodebook(bits: 4 | 8): Float32Array {
-  return uniformCodebook(bits);
-}
-
 /**
  * 2^b entries fitted to W/(s_in·s_out) (Hessian-diagonal-weighted Lloyd when `columnWeights` is
  * given), F16, spaced so ANEMLL's fp16 de-fuse snaps every stored weight back to its own entry.
  */
-export async function learnCodebook(backend: Backend, w: Mat, scales: TensorScales, bits: 4 | 8, columnWeights: ArrayLike<number> | undefined, name: string): Promise<Float32Array> {
-  const host = decodeToF32(await backend.read(w, 'F32'), 'F32');
-  return fitCodebook(host, w.rows, w.cols, { bits, rowStep: scales.rowStep, rowInv: scales.rowInv, columnWeights, name }).entries;
+export function learnCodebook(host: Float32Array, rows: number, cols: number, scales: TensorScales, bits: 4 | 8, columnWeights: ArrayLike<number> | undefined, name: string): Float32Array {
+  return fitCodebook(host, rows, cols, { bits, rowStep: scales.rowStep, rowInv: scales.rowInv, columnWeights, name }).entries;
 }
 
 /**
@@ -42,12 +36,13 @@ export async function quantizeMatrix(
   const { qmin, qmax } = gridFor(choice.bits);
   const scales = await chooseScales(backend, w, rowAbsMax, choice.bits, choice.scheme, choice.clip);
   if (choice.codebook === 'learned') {
-    const codebook = await learnCodebook(backend, w, scales, choice.bits, opts.columnWeights, opts.name ?? 'tensor');
+    const host = decodeToF32(await backend.read(w, 'F32'), 'F32');
+    const codebook = learnCodebook(host, w.rows, w.cols, scales, choice.bits, opts.columnWeights, opts.name ?? 'tensor');
     const q = await backend.quantizeToCodebook(w, scales.rowStep, scales.rowInv, codebook, roundToF16);
     return { mat: q.mat, codeCounts: q.codeCounts, scales, qmin, qmax, codebook };
   }
   const q = await backend.quantize(w, scales.rowStep, scales.rowInv, qmin, qmax, roundToF16);
-  return { mat: q.mat, codeCounts: q.codeCounts, scales, qmin, qmax, codebook: gridCodebook(choice.bits) };
+  return { mat: q.mat, codeCounts: q.codeCounts, scales, qmin, qmax, codebook: uniformCodebook(choice.bits) };
 }
 
 /** Relative error ‖W − Ŵ‖/‖W‖ and SQNR of a quantized matrix against its f32 source. */
