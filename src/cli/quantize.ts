@@ -28,6 +28,7 @@ import { assertRunnable, preflight } from '../core/pipeline/preflight';
 import { openCliSource } from './source';
 import { openCliBackend } from './backend';
 import { createFsSink, fsFailure } from '../sinks/fs-sink-node';
+import { fileSpool } from '../sinks/file-spool-node';
 import { userFacingMessage } from './errors';
 import { isInside, realpathLoose } from './paths';
 
@@ -58,6 +59,8 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --hub-url URL                 Hub or mirror address                           [https://huggingface.co]
   --token hf_...                Hub token (or env HF_TOKEN); never written anywhere
   --max-shard-size BYTES        shard model.safetensors above this size         [2000000000]
+  --tile-mb N                   process tensors above N MiB of f32 in tiles of about that
+                                size (memory; the bundle's bytes do not depend on it)  [32]
   --report FILE                 also write the per-tensor report as JSON
   --overwrite                   replace an existing --out folder
   --quiet                       no per-tensor progress lines`;
@@ -71,7 +74,7 @@ async function main(): Promise<number> {
         rotation: { type: 'string' }, 'block-size': { type: 'string' }, clip: { type: 'string' }, seed: { type: 'string' },
         'quantize-embeddings': { type: 'string' }, dtype: { type: 'string' }, backend: { type: 'string' },
         revision: { type: 'string' }, 'hub-url': { type: 'string' }, token: { type: 'string' },
-        'max-shard-size': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
+        'max-shard-size': { type: 'string' }, 'tile-mb': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         method: { type: 'string' }, calib: { type: 'string' }, 'calib-samples': { type: 'string' }, 'calib-seqlen': { type: 'string' },
         'calib-seed': { type: 'string' }, 'act-order': { type: 'string' }, damp: { type: 'string' },
@@ -137,6 +140,11 @@ async function main(): Promise<number> {
     if (maxShardBytes !== undefined && !(Number.isInteger(maxShardBytes) && maxShardBytes > 0)) {
       throw new InputError(`--max-shard-size ${String(values['max-shard-size'])}: expected a positive integer number of bytes`);
     }
+    const tileMb = values['tile-mb'] !== undefined ? Number(values['tile-mb']) : undefined;
+    if (tileMb !== undefined && !(Number.isFinite(tileMb) && tileMb > 0)) {
+      throw new InputError(`--tile-mb ${String(values['tile-mb'])}: expected a positive number of MiB`);
+    }
+    const tileBytes = tileMb !== undefined ? Math.max(1, Math.round(tileMb * 2 ** 20)) : undefined;
     const outDir = resolve(String(values.out));
     const reportPath = values.report !== undefined ? resolve(String(values.report)) : undefined;
     if (reportPath !== undefined) await checkReportPath(reportPath, outDir);
@@ -209,7 +217,7 @@ async function main(): Promise<number> {
     const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
     let lastMessage = '';
     const result = await runPipelineWithRestarts({
-      source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal, calibration,
+      source, settings, backend, target, modelArg, maxShardBytes, tileBytes, spool: fileSpool(), signal: controller.signal, calibration,
       onProgress: (e) => {
         const est = meter.update(e);
         if (!quiet && (e.phase === 'calibrate' || e.phase === 'gptq') && e.message && e.message !== lastMessage) {

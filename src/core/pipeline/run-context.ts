@@ -1,4 +1,4 @@
-import type { Backend, Mat } from '../ports';
+import type { Backend, Mat, SpoolFactory } from '../ports';
 import type { QuantSettings } from '../settings';
 import type { Phase } from './events';
 import type { TensorOutputs } from './outputs';
@@ -14,6 +14,10 @@ export interface RunContext {
   reader: TensorReader;
   outputs: TensorOutputs;
   signal?: AbortSignal;
+  /** Matrices above this many bytes of f32 are processed in tiles (tiled.ts). */
+  tileBytes: number;
+  /** Scratch space for tiled matrices (a temp file in Node); absent: re-read and re-transform, memory where unavoidable. */
+  spool?: SpoolFactory;
   /** Norm gains, kept (they are small) for fusion into the linears that follow them in the plan. */
   gammas: Map<string, Float32Array>;
   /** A tied model's head starts from a copy of the embedding, made while it is on the backend. */

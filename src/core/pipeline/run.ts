@@ -1,4 +1,4 @@
-import type { Backend, BundleSink, ModelSource } from '../ports';
+import type { Backend, BundleSink, ModelSource, SpoolFactory } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
 import { chooseW8Set, w8SetChooser, type W8Selection } from '../quant/mixed-precision';
 import type { PlanOptions } from '../qwen2/plan';
@@ -18,6 +18,7 @@ import { processMatrixItem, processNormItem } from './process-item';
 import type { TensorReport } from './report';
 import type { RunContext } from './run-context';
 import { TensorReader } from './tensor-reader';
+import { DEFAULT_TILE_BYTES, isTiledItem, processTiledItem } from './tiled';
 
 export { PASS_THROUGH_FILES } from './finalize';
 export { prepareRun, type PreparedRun } from './prepare';
@@ -43,6 +44,14 @@ export interface PipelineOptions {
   onTensor?: (r: TensorReport) => void;
   /** Calibration data: required by method 'gptq'. */
   calibration?: PipelineCalibration;
+  /**
+   * Matrices above this many bytes of f32 go through every stage in row tiles of about this
+   * size (default DEFAULT_TILE_BYTES; Infinity: every tensor whole). The bytes written do not
+   * depend on it.
+   */
+  tileBytes?: number;
+  /** Scratch space for tiled matrices (Node: temp files); absent: tiles are re-read from the source. */
+  spool?: SpoolFactory;
 }
 
 export interface PipelineResult {
@@ -126,11 +135,14 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
     const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });
     at.bytesToWrite = layout.files.reduce((s, f) => s + f.size, 0);
     at.bytesToRead = TensorReader.bytesToRead(model, plan);
-    reader = new TensorReader(model, backend, signal);
+    const tileBytes = opts.tileBytes ?? DEFAULT_TILE_BYTES;
+    if (!(tileBytes > 0)) throw new InputError(`tile size must be positive, got ${tileBytes} bytes`);
+    const tiled = (it: typeof plan.items[number]): boolean => isTiledItem(it, tileBytes);
+    reader = new TensorReader(model, backend, signal, tiled);
     await reader.announce(source, plan);
     const reports: TensorReport[] = [];
     const ctx: RunContext = {
-      backend, prep, settings, reader, signal,
+      backend, prep, settings, reader, signal, tileBytes, spool: opts.spool,
       outputs: new TensorOutputs(sink, layout, plan.outputDtype),
       gammas: new Map(), embeddingCopy: null, emit,
       report: (r) => { reports.push(r); opts.onTensor?.(r); },
@@ -152,11 +164,12 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
       if (item.kind === 'norm') {
         await processNormItem(ctx, item);
       } else {
-        const result = await processMatrixItem(ctx, i);
-        if (calibration && item.kind === 'embedding') {
+        const keepWeight = calibration !== null && item.kind === 'embedding';
+        const weightBytes = tiled(item) ? (await processTiledItem(ctx, i, keepWeight)).weightBytes : (await processMatrixItem(ctx, i)).weightBytes;
+        if (keepWeight) {
           // The calibration stream starts from the embedding as the bundle stores it.
           emit('calibrate', `embedding ${calibration.samples.length} calibration samples`);
-          stream = await CalibrationStream.start(calibration, config, decodeToF32(result.weightBytes, plan.outputDtype), signal);
+          stream = await CalibrationStream.start(calibration, config, decodeToF32(weightBytes!, plan.outputDtype), signal);
         }
       }
       i++;
