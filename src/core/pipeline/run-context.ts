@@ -1,4 +1,5 @@
 import type { Backend, Mat, SpoolFactory } from '../ports';
+import type { ProjectionSensitivity } from '../quant/mixed-precision';
 import type { QuantSettings } from '../settings';
 import type { Phase } from './events';
 import type { TensorOutputs } from './outputs';
@@ -27,4 +28,9 @@ export interface RunContext {
   report(r: TensorReport): void;
   /** Say which plan item is being worked on. */
   at(index: number): void;
+  /**
+   * Set by the W8 budget's measuring pass: each quantized projection's layer-output sensitivity
+   * (gptq-layer.ts measureLayerSensitivity), measured layer by layer with calibration data.
+   */
+  sensitivity?: (s: ProjectionSensitivity) => void;
 }

@@ -1,6 +1,6 @@
 import type { Backend, BundleSink, ModelSource, SpoolFactory } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
-import { chooseW8Set, w8SetChooser, type W8Selection } from '../quant/mixed-precision';
+import { chooseW8Set, w8SetChooser, type ProjectionSensitivity, type W8Selection } from '../quant/mixed-precision';
 import type { PlanOptions } from '../qwen2/plan';
 import type { Qwen2Config } from '../qwen2/config';
 import type { QuantSettings } from '../settings';
@@ -93,23 +93,26 @@ const discardSink: BundleSink = {
 
 /**
  * Mixed precision by calibration sensitivity: a first pass quantizes every projection at 4 bits
- * (RTN, integer grid, earlier layers quantized) through the calibration stream and measures each
- * one's output error on calibration data; the most sensitive are kept at 8 bits while their
- * parameters stay within the budget (SPEC §4: most of the gain on outlier weights).
+ * (RTN, integer grid, earlier layers quantized) through the calibration stream and measures, for
+ * each one alone, the relative error it causes in its layer's output (gptq-layer.ts
+ * measureLayerSensitivity); the most sensitive are kept at 8 bits while their parameters stay
+ * within the budget (SPEC §4: most of the gain on outlier weights). On the outlier test model this
+ * ranking beats the per-tensor tr(ΔHΔᵀ)/tr(WHWᵀ): it sees what a projection's error does after
+ * attention's softmax and the MLP's gate.
  */
 async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
   const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform' };
+  const measured: ProjectionSensitivity[] = [];
   const pass = await runOnce({
     ...opts, settings, sink: discardSink, onTensor: undefined,
     onProgress: (e) => opts.onProgress?.({ ...e, phase: e.phase === 'done' ? 'calibrate' : e.phase, message: `sensitivity pass: ${e.message ?? e.tensorName}` }),
-  }, {}, true);
-  const items = pass.reports
-    .filter((r) => r.kind === 'projection' && r.bits === 4 && r.calibError)
-    .map((r) => ({ name: r.name, params: r.shape[0] * r.shape[1], sensitivity: r.calibError!.rtn ** 2 }));
-  return chooseW8Set(items, opts.settings.w8Budget);
+  }, {}, (s) => measured.push(s));
+  const at4 = new Set(pass.reports.filter((r) => r.kind === 'projection' && r.bits === 4).map((r) => r.name));
+  return chooseW8Set(measured.filter((s) => at4.has(s.name)), opts.settings.w8Budget);
 }
 
-async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure: boolean): Promise<PipelineResult> {
+/** `measure`: the W8 budget's measuring pass (forward plan order, calibration stream, sensitivities reported to it). */
+async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure: ((s: ProjectionSensitivity) => void) | false): Promise<PipelineResult> {
   const { source, settings, backend, signal } = opts;
   const t0 = performance.now();
   const sink = new CountingSink(opts.sink, signal);
@@ -147,6 +150,7 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
       gammas: new Map(), embeddingCopy: null, emit,
       report: (r) => { reports.push(r); opts.onTensor?.(r); },
       at: (i) => { at.tensorIndex = i; at.tensorName = plan.items[i].name; },
+      ...(measure ? { sensitivity: measure } : {}),
     };
 
     for (let i = 0; i < plan.items.length;) {
