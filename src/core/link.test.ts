@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cliCommand, parseCalibrationSpec, parseRunQuery, runQuery, type CalibrationSpec } from './link';
 import { DEFAULT_SETTINGS, parseSettings, type QuantSettings } from './settings';
 
-const custom: QuantSettings = { bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 42, quantizeEmbeddings: false, dtype: 'f32', method: 'rtn', actOrder: true, damp: 0.01, codebook: 'uniform', w8Budget: 0, bitsOverride: '' };
+const custom: QuantSettings = { bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 42, quantizeEmbeddings: false, dtype: 'f32', method: 'rtn', actOrder: true, damp: 0.01, codebook: 'uniform', w8Budget: 0, bitsOverride: '', inputScales: 'uniform' };
 
 describe('runQuery / parseRunQuery', () => {
   it('writes every setting, defaults included, and round-trips', () => {

@@ -89,7 +89,7 @@ const discardSink: BundleSink = {
  * parameters stay within the budget (SPEC §4: most of the gain on outlier weights).
  */
 async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
-  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform' };
+  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform', inputScales: 'uniform' };
   const pass = await runOnce({
     ...opts, settings, sink: discardSink, onTensor: undefined,
     onProgress: (e) => opts.onProgress?.({ ...e, phase: e.phase === 'done' ? 'calibrate' : e.phase, message: `sensitivity pass: ${e.message ?? e.tensorName}` }),
