@@ -9,7 +9,8 @@
  *  - the random outlier Qwen2 of bench-gptq-quality.ts (hidden 128, intermediate 256, 2 layers,
  *    vocab 256, seed 11): mean KL to the original on 8 × 64 held-out random tokens; calibration
  *    64 × 128 random ids.
- * RTN has no calibration, so its fit is the activation-free one (column absmax balancing).
+ * RTN rows: the activation-free fit (no calibration) and the fit weighted by the Hessian diagonal
+ * (calibration given; the quantization itself stays RTN).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -64,6 +65,12 @@ async function table(title: string, files: Record<string, Uint8Array>, measure: 
       const mu = await measure(u.files);
       const mf = await measure(f.files);
       process.stdout.write(`| ${method.toUpperCase()} | ${rotation} | ${f4(mu)} | ${f4(mf)} | ${rel(mf, mu)} | ${s1(u.ms)} / ${s1(f.ms)} |\n`);
+      if (method === 'rtn') {
+        // RTN with calibration given: the fit weighted by the Hessian diagonal (uniform RTN ignores calibration).
+        const fc = await quantize(files, { ...base, inputScales: 'fitted' }, calib);
+        const mc = await measure(fc.files);
+        process.stdout.write(`| RTN, fit with calibration | ${rotation} | ${f4(mu)} | ${f4(mc)} | ${rel(mc, mu)} | ${s1(u.ms)} / ${s1(fc.ms)} |\n`);
+      }
     }
   }
 }

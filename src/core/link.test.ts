@@ -54,6 +54,18 @@ describe('runQuery / parseRunQuery', () => {
     expect(() => parseCalibrationSpec({ source: '' })).toThrow(/calibration source/);
   });
 
+  it('carries fitted input scales (link key inscales, CLI --input-scales); uniform, the default, writes neither', () => {
+    const fitted: QuantSettings = { ...DEFAULT_SETTINGS, inputScales: 'fitted' };
+    const q = runQuery({ model: 'demo:x' }, fitted);
+    expect(q).toBe('?model=demo%3Ax&bits=4&scheme=sp&clip=mse&rotation=full&block=64&seed=0&embed=1&dtype=f16&method=rtn&inscales=fitted');
+    expect(parseSettings(parseRunQuery(q).settings)).toEqual(fitted);
+    expect(runQuery({ model: 'demo:x' }, DEFAULT_SETTINGS)).not.toMatch(/inscales/);
+    expect(cliCommand('demo:x', fitted)).toMatch(/ --dtype f16 --input-scales fitted$/);
+    expect(cliCommand('demo:x', DEFAULT_SETTINGS)).not.toMatch(/input-scales/);
+    expect(parseRunQuery('?inscales=rowwise').settings).toEqual({ inputScales: 'rowwise' });
+    expect(() => parseSettings(parseRunQuery('?inscales=rowwise').settings)).toThrow(/setting input-scales: got "rowwise"/);
+  });
+
   it('never carries a token', () => {
     const q = runQuery({ model: 'org/private', revision: 'main' }, DEFAULT_SETTINGS);
     expect(q).not.toMatch(/token|hf_/i);
