@@ -52,6 +52,9 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --act-order BOOL              GPTQ: columns in descending Hessian-diagonal order [true]
   --damp F                      GPTQ: dampening, fraction of the mean diagonal  [0.01]
   --codebook uniform|learned    projections' codebook: integer grid, or 2^b entries fitted per tensor [uniform]
+  --input-scales uniform|fitted projections' input_scales: one value, or a scale per input column fitted
+                                with the row scales (weighted by the Hessian diagonal when --calib is
+                                given, also with --method rtn) [uniform]
   --w8-budget F                 keep the projections most sensitive on calibration data at 8 bits,
                                 at most F (or N%) of the projection parameters (needs --calib)  [0]
   --bits-override SPEC          per-tensor bits, e.g. 'down_proj=8,layers.0.*=8' (16 = unquantized)
@@ -78,7 +81,7 @@ async function main(): Promise<number> {
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         method: { type: 'string' }, calib: { type: 'string' }, 'calib-samples': { type: 'string' }, 'calib-seqlen': { type: 'string' },
         'calib-seed': { type: 'string' }, 'act-order': { type: 'string' }, damp: { type: 'string' },
-        codebook: { type: 'string' }, 'w8-budget': { type: 'string' }, 'bits-override': { type: 'string' },
+        codebook: { type: 'string' }, 'input-scales': { type: 'string' }, 'w8-budget': { type: 'string' }, 'bits-override': { type: 'string' },
       },
       strict: true,
     }));
@@ -112,13 +115,14 @@ async function main(): Promise<number> {
       clip: values.clip, seed: values.seed, quantizeEmbeddings: values['quantize-embeddings'], dtype: values.dtype,
       // Calibration data means GPTQ unless the method is named.
       method: values.method ?? (values.calib !== undefined ? 'gptq' : undefined), actOrder: values['act-order'], damp: values.damp,
-      codebook: values.codebook, w8Budget: values['w8-budget'], bitsOverride: values['bits-override'],
+      codebook: values.codebook, inputScales: values['input-scales'], w8Budget: values['w8-budget'], bitsOverride: values['bits-override'],
     });
     const calibArg = values.calib as string | undefined;
     const calibFlags = (['calib-samples', 'calib-seqlen', 'calib-seed', 'act-order', 'damp'] as const).filter((k) => values[k] !== undefined);
     let calibSpec: CalibrationSpec | undefined;
     let calibSource: CalibrationSetSource | undefined;
-    if (usesCalibration(settings)) {
+    // Fitted input scales take calibration when it is given, even with --method rtn.
+    if (usesCalibration(settings) || (settings.inputScales === 'fitted' && settings.bits !== 16 && calibArg !== undefined)) {
       if (calibArg === undefined) {
         throw new InputError('--method gptq needs calibration data: give --calib with a calib.json, a text file, a Hub dataset such as wikitext-2-raw-v1, or demo (a demo folder\'s built-in calibration)');
       }
@@ -242,7 +246,7 @@ async function main(): Promise<number> {
     const calibSummary = formatCalibSummary(result.reports);
     if (calibSummary) process.stdout.write(`${calibSummary}\n\n`);
     process.stdout.write(
-      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}${calibration ? ', GPTQ' : ''}) ` +
+      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}${calibration ? (settings.method === 'gptq' ? ', GPTQ' : ', calibrated input scales') : ''}) ` +
         `in ${(result.elapsedMs / 1000).toFixed(2)} s on ${result.backend}\n` +
         `wrote ${result.files.length} files, ${(result.bytesWritten / 1e6).toFixed(2)} MB, to ${outDir}\n`,
     );

@@ -81,6 +81,8 @@ export function runQuery(target: RunTarget, s: QuantSettings, calib?: Calibratio
   p.set('embed', s.quantizeEmbeddings ? '1' : '0');
   p.set('dtype', s.dtype);
   p.set('method', s.method);
+  // Written only when fitted, so the links (and model cards) of existing runs keep their bytes.
+  if (s.inputScales === 'fitted' && s.bits !== 16) p.set('inscales', 'fitted');
   if (s.method === 'gptq') {
     p.set('actorder', s.actOrder ? '1' : '0');
     p.set('damp', String(s.damp));
@@ -115,6 +117,7 @@ export function parseRunQuery(query: string): {
   const map: [string, keyof QuantSettings][] = [
     ['bits', 'bits'], ['scheme', 'scheme'], ['clip', 'clip'], ['rotation', 'rotation'], ['block', 'blockSize'],
     ['seed', 'seed'], ['embed', 'quantizeEmbeddings'], ['dtype', 'dtype'], ['method', 'method'], ['actorder', 'actOrder'], ['damp', 'damp'],
+    ['inscales', 'inputScales'],
   ];
   for (const [q, k] of map) { const v = get(q); if (v !== undefined) settings[k] = v; }
   const calibration: LinkCalibration = {};
@@ -136,6 +139,7 @@ export function cliCommand(modelArg: string, s: QuantSettings, revision?: string
   parts.push('--out <dir>', `--bits ${s.bits}`, `--scheme ${s.scheme}`, `--rotation ${s.rotation}`);
   if (s.rotation === 'block') parts.push(`--block-size ${s.blockSize}`);
   parts.push(`--clip ${s.clip}`, `--seed ${s.seed}`, `--quantize-embeddings ${s.quantizeEmbeddings}`, `--dtype ${s.dtype}`);
+  if (s.inputScales === 'fitted' && s.bits !== 16) parts.push('--input-scales fitted');
   if (s.method === 'gptq') {
     parts.push('--method gptq');
     if (calib) parts.push(`--calib ${cliCalibArg(calib.source)}`, `--calib-samples ${calib.samples}`, `--calib-seqlen ${calib.seqlen}`, `--calib-seed ${calib.seed}`);

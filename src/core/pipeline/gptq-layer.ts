@@ -5,6 +5,7 @@ import type { PlanItem } from '../qwen2/plan';
 import { LINEAR_INPUTS, PROJECTION_INFO, projectionName } from '../qwen2/tensors';
 import { decodeToF32, encodeF32 } from '../safetensors/dtype';
 import type { CalibrationStream } from './calibration';
+import { quantizeFittedInLayer } from './fitted-layer';
 import { matrixOutputs } from './outputs';
 import { itemBias, itemTransform, loadMatrix, processNormItem } from './process-item';
 import { finishQuantized, transformStage, type TransformedMatrix } from './process-tensor';
@@ -120,6 +121,11 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
   if (!choice) {
     weightBytes = await backend.read(t.w, outDtype);
     await ctx.outputs.queue(matrixOutputs(item, { weightBytes, report: t.report }, m.bias, ctx.outputs.encode));
+  } else if (choice.inputScales === 'fitted') {
+    const result = await finishQuantized(backend, t, await quantizeFittedInLayer(ctx, item, t, m.host, h), outDtype);
+    weightBytes = result.weightBytes;
+    ctx.emit('write');
+    await ctx.outputs.queue(matrixOutputs(item, result, m.bias, ctx.outputs.encode));
   } else {
     // RTN onto the grid: the comparison the report gives (and what an RTN item writes).
     const rtn = await quantizeMatrix(backend, t.w, t.rowMax, { ...choice, method: 'rtn', codebook: 'uniform' }, roundToF16);

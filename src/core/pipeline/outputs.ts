@@ -110,7 +110,7 @@ export function matrixOutputs(item: PlanItem, result: ProcessedMatrix, bias: Flo
   if (quantizedProjection) {
     const s = result.scales!;
     out.push(
-      [item.outputs[2].name, encode(new Float32Array(item.cols).fill(s.inputScale))],
+      [item.outputs[2].name, encode(s.inputScales ?? new Float32Array(item.cols).fill(s.inputScale))],
       [item.outputs[3].name, encode(s.outputScales)],
       [item.outputs[4].name, encode(result.codebook!)],
     );

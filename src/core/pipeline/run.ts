@@ -101,7 +101,7 @@ const discardSink: BundleSink = {
  * attention's softmax and the MLP's gate.
  */
 async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
-  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform' };
+  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform', inputScales: 'uniform' };
   const measured: ProjectionSensitivity[] = [];
   const pass = await runOnce({
     ...opts, settings, sink: discardSink, onTensor: undefined,
@@ -130,9 +130,11 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
       throw new InputError('method gptq needs calibration data: give --calib (a calib.json, a text file or a Hub dataset), or choose method rtn');
     }
     emit('prepare', `reading config and headers from ${source.label}`);
-    const prep = await prepareRun(source, settings, signal, measure ? { ...planOptions, order: 'forward' } : planOptions);
+    // Fitted input scales use calibration when it is given (Hessian-weighted fit), even with RTN.
+    const fittedWithCalibration = settings.inputScales === 'fitted' && settings.bits !== 16 && opts.calibration !== undefined;
+    const prep = await prepareRun(source, settings, signal, measure || fittedWithCalibration ? { ...planOptions, order: 'forward' } : planOptions);
     const { config, model, plan } = prep;
-    const calibration = measure || plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
+    const calibration = measure || fittedWithCalibration || plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
     if (calibration) checkCalibration(calibration, config);
     at.tensorCount = plan.items.length;
     const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });

@@ -1,7 +1,7 @@
 import type { Backend, Mat } from '../ports';
 import type { PlanItem } from '../qwen2/plan';
 import { HISTOGRAM_BINS, type TensorReport } from './report';
-import type { QuantizedMatrix } from './quantize';
+import type { FittedQuantizedMatrix, QuantizedMatrix } from './quantize';
 
 const maxOf = (a: Float32Array): number => a.reduce((m, v) => (v > m ? v : m), 0);
 
@@ -52,6 +52,14 @@ export function addQuantizedFiguresFrom(report: MatrixReport, quantized: Uint32A
   report.histogram.quantized = quantized;
   report.codeCounts = q.codeCounts;
   report.inputScale = q.scales.inputScale;
+  const si = q.scales.inputScales;
+  if (si) {
+    const fit = 'fit' in q ? (q as FittedQuantizedMatrix).fit : undefined;
+    report.inputScales = {
+      min: si.reduce((m, v) => Math.min(m, v), Infinity), max: maxOf(si),
+      alpha: fit?.alpha ?? 0, beta: fit?.beta ?? 0, refinements: fit?.refinements ?? 0,
+    };
+  }
   report.outputScaleMin = q.scales.outputScales.reduce((m, v) => Math.min(m, v), Infinity);
   report.outputScaleMax = maxOf(q.scales.outputScales);
   report.alphaMean = q.scales.alphas.reduce((s, v) => s + v, 0) / q.scales.alphas.length;
