@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS, parseSettings, parseSettingsByKey, plainRtnSettings, validBlockSizes, type QuantSettings } from './settings';
+import { DEFAULT_SETTINGS, describeVsPlainRtn, isPlainRtn, parseSettings, parseSettingsByKey, plainRtnSettings, validBlockSizes, type QuantSettings } from './settings';
 
 describe('parseSettings', () => {
   it('fills defaults and keeps the defaults object frozen', () => {
@@ -73,5 +73,24 @@ describe('plainRtnSettings', () => {
     const run: QuantSettings = { ...DEFAULT_SETTINGS, bits: 4, clip: 'absmax', rotation: 'block', blockSize: 16, seed: 9, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.1, codebook: 'learned', w8Budget: 0.1, bitsOverride: 'down_proj=8' };
     expect(plainRtnSettings(run)).toEqual({ ...run, rotation: 'none', method: 'rtn', actOrder: true, damp: 0.01, codebook: 'uniform', w8Budget: 0, bitsOverride: '' });
     expect(plainRtnSettings(plainRtnSettings(run))).toEqual(plainRtnSettings(run));
+  });
+});
+
+describe('isPlainRtn / describeVsPlainRtn', () => {
+  it('plain RTN is rotation none, RTN, the grid, no 4-bit budget, no overrides', () => {
+    const plain: QuantSettings = { ...DEFAULT_SETTINGS, rotation: 'none' };
+    expect(isPlainRtn(plain)).toBe(true);
+    expect(isPlainRtn(DEFAULT_SETTINGS)).toBe(false);
+    expect(isPlainRtn({ ...plain, method: 'gptq' })).toBe(false);
+    expect(isPlainRtn({ ...plain, codebook: 'learned' })).toBe(false);
+    expect(isPlainRtn({ ...plain, w8Budget: 0.1 })).toBe(false);
+    expect(isPlainRtn({ ...plain, bits: 8, w8Budget: 0.1 })).toBe(true); // the budget does nothing at 8 bits
+    expect(isPlainRtn({ ...plain, bitsOverride: 'down_proj=8' })).toBe(false);
+  });
+
+  it('names what differs', () => {
+    expect(describeVsPlainRtn(DEFAULT_SETTINGS)).toBe('rotation full');
+    expect(describeVsPlainRtn({ ...DEFAULT_SETTINGS, rotation: 'none', method: 'gptq', codebook: 'learned', w8Budget: 0.1, bitsOverride: 'x=8' })).toBe('rotation none, GPTQ, learned codebook, 10 % at 8 bits, bits overrides');
+    expect(describeVsPlainRtn({ ...DEFAULT_SETTINGS, rotation: 'block', blockSize: 32, bits: 8, w8Budget: 0.1 })).toBe('rotation block 32');
   });
 });

@@ -172,3 +172,22 @@ export function parseSettingsByKey(raw: Partial<Record<keyof QuantSettings, stri
 export function plainRtnSettings(s: QuantSettings): QuantSettings {
   return { ...s, rotation: 'none', method: 'rtn', codebook: 'uniform', w8Budget: 0, bitsOverride: '', actOrder: DEFAULT_SETTINGS.actOrder, damp: DEFAULT_SETTINGS.damp };
 }
+
+/** Whether these settings already are plain RTN (nothing for the quality check to compare with). */
+export function isPlainRtn(s: QuantSettings): boolean {
+  const p = plainRtnSettings(s);
+  if (s.rotation !== 'none') return false;
+  return s.bits === 16 || (s.method === p.method && s.codebook === p.codebook && (s.w8Budget === 0 || s.bits !== 4) && s.bitsOverride === p.bitsOverride);
+}
+
+/** What sets these settings apart from plain RTN, for labels: "rotation full, GPTQ, learned codebook, 10 % at 8 bits, bits overrides". */
+export function describeVsPlainRtn(s: QuantSettings): string {
+  const parts = [`rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`];
+  if (s.bits !== 16) {
+    if (s.method === 'gptq') parts.push('GPTQ');
+    if (s.codebook === 'learned') parts.push('learned codebook');
+    if (s.bits === 4 && s.w8Budget > 0) parts.push(`${Number((s.w8Budget * 100).toPrecision(4))} % at 8 bits`);
+    if (s.bitsOverride) parts.push('bits overrides');
+  }
+  return parts.join(', ');
+}
