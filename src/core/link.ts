@@ -112,6 +112,18 @@ export function runQuery(target: RunTarget, s: QuantSettings, calib?: Calibratio
   return `?${p.toString()}`;
 }
 
+/** Query key → setting, as runQuery writes them. */
+export const LINK_SETTING_KEYS: readonly (readonly [string, keyof QuantSettings])[] = [
+  ['bits', 'bits'], ['scheme', 'scheme'], ['clip', 'clip'], ['rotation', 'rotation'], ['block', 'blockSize'],
+  ['seed', 'seed'], ['embed', 'quantizeEmbeddings'], ['dtype', 'dtype'], ['method', 'method'], ['actorder', 'actOrder'], ['damp', 'damp'],
+  ['codebook', 'codebook'], ['w8budget', 'w8Budget'], ['bitsoverride', 'bitsOverride'],
+];
+
+/** The query key a setting travels under in a link ("w8Budget" → "w8budget"). */
+export function linkKeyOf(key: keyof QuantSettings): string {
+  return LINK_SETTING_KEYS.find(([, k]) => k === key)?.[0] ?? key;
+}
+
 /** The calibration part of a parsed link (raw strings; parseCalibrationSpec validates). */
 export interface LinkCalibration {
   source?: string;
@@ -130,12 +142,7 @@ export function parseRunQuery(query: string): {
   const p = new URLSearchParams(query);
   const get = (k: string): string | undefined => p.get(k) ?? undefined;
   const settings: Partial<Record<keyof QuantSettings, string>> = {};
-  const map: [string, keyof QuantSettings][] = [
-    ['bits', 'bits'], ['scheme', 'scheme'], ['clip', 'clip'], ['rotation', 'rotation'], ['block', 'blockSize'],
-    ['seed', 'seed'], ['embed', 'quantizeEmbeddings'], ['dtype', 'dtype'], ['method', 'method'], ['actorder', 'actOrder'], ['damp', 'damp'],
-    ['codebook', 'codebook'], ['w8budget', 'w8Budget'], ['bitsoverride', 'bitsOverride'],
-  ];
-  for (const [q, k] of map) { const v = get(q); if (v !== undefined) settings[k] = v; }
+  for (const [q, k] of LINK_SETTING_KEYS) { const v = get(q); if (v !== undefined) settings[k] = v; }
   const calibration: LinkCalibration = {};
   const cmap: [string, keyof LinkCalibration][] = [['calib', 'source'], ['csamples', 'samples'], ['cseqlen', 'seqlen'], ['cseed', 'seed']];
   for (const [q, k] of cmap) { const v = get(q); if (v !== undefined) calibration[k] = v; }
