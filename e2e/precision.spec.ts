@@ -5,6 +5,7 @@
  * where the bundle's quantization_config.json does; the link reproduces the settings, and the
  * CLI command shown makes the same bytes. A link with bad values names them and waits.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,7 @@ afterAll(async () => {
 });
 
 const HAVE_STORIES = existsSync(path.join(ROOT, 'public/demo/tinystories-260k/model.safetensors'));
+const POLL = { timeout: 20_000 };
 const OVERRIDE = 'layers.0.mlp.down_proj=8';
 
 interface Cell { name: string; bits: string; learned: string }
@@ -42,12 +44,12 @@ describe('precision settings and map', () => {
     const { page, errors } = await openPage(browser, `${base}?model=tinystories-260k&backend=cpu`);
     await page.getByLabel('Codebook').selectOption('learned');
     // RTN with a budget needs calibration: its controls appear (the demo's built-in text by default).
-    await expect.poll(() => page.getByLabel('Calibration source').count()).toBe(0);
+    await expect.poll(() => page.getByLabel('Calibration source').count(), POLL).toBe(0);
     await page.getByLabel('W8 budget (%)').fill('10');
-    await expect.poll(() => page.getByLabel('Calibration source').inputValue()).toBe('demo');
+    await expect.poll(() => page.getByLabel('Calibration source').inputValue(), POLL).toBe('demo');
     await page.getByLabel('Calibration samples').fill('16');
     await page.getByLabel('Calibration sample length').fill('128');
-    await expect.poll(() => page.getByTestId('budget-cost').innerText()).toMatch(/W8 budget 10 %: at most [\d.]+ K of [\d.]+ K projection parameters at 8 bits: \+[\d.]+ kB once palettized.*Needs calibration data/);
+    await expect.poll(() => page.getByTestId('budget-cost').innerText(), POLL).toMatch(/W8 budget 10 %: at most [\d.]+ K of [\d.]+ K projection parameters at 8 bits: \+[\d.]+ kB once palettized.*Needs calibration data/);
 
     // Overrides: bad bits, then a pattern that matches nothing — each named inline, Run off; then a good one.
     const overrides = page.getByLabel('Bits overrides');
@@ -55,17 +57,19 @@ describe('precision settings and map', () => {
     expect(await page.getByTestId('override-error').innerText()).toBe('--bits-override entry 1 ("down_proj=5"): bits "5" must be 4, 8 or 16 (16 = leave unquantized)');
     expect(await runButton(page).isDisabled()).toBe(true);
     await overrides.fill('dwn_proj=8');
-    await expect.poll(() => page.getByTestId('override-error').innerText().catch(() => '')).toMatch(/^--bits-override: "dwn_proj" matches no quantized tensor of this model/);
+    await expect.poll(() => page.getByTestId('override-error').innerText().catch(() => ''), POLL).toMatch(/^--bits-override: "dwn_proj" matches no quantized tensor of this model/);
     expect(await runButton(page).isDisabled()).toBe(true);
     expect(await page.getByTestId('run-blocked').innerText()).toContain('bits-override pattern matches no tensor');
     await overrides.fill(OVERRIDE);
-    await expect.poll(() => page.getByTestId('override-error').count()).toBe(0);
-    await expect.poll(() => runButton(page).isEnabled()).toBe(true);
+    await expect.poll(() => page.getByTestId('override-error').count(), POLL).toBe(0);
+    await expect.poll(() => runButton(page).isEnabled(), POLL).toBe(true);
 
     // The planned map: the override at 8, the other projections left to calibration, the embedding at 4, the head 16.
+    const downName = 'model.layers.0.mlp.down_proj.weight';
+    // (The preflight follows the settings after a short debounce.)
+    await expect.poll(async () => (await mapCells(page, '[data-testid="preflight-panel"]')).find((c) => c.name === downName)?.bits, POLL).toBe('8');
     const planned = await mapCells(page, '[data-testid="preflight-panel"]');
     expect(planned).toHaveLength(5 * 7 + 2);
-    const downName = 'model.layers.0.mlp.down_proj.weight';
     expect(planned.find((c) => c.name === downName)).toEqual({ name: downName, bits: '8', learned: 'true' });
     expect(planned.filter((c) => c.name.includes('.layers.') && c.name !== downName).every((c) => c.bits === 'budget' && c.learned === 'true')).toBe(true);
     expect(planned.find((c) => c.name === 'model.embed_tokens.weight')?.bits).toBe('4');
@@ -117,6 +121,26 @@ describe('precision settings and map', () => {
     const cliOut = path.join(tmp, 'cli-precision');
     cliBundle('tinystories-260k', cliOut, flags);
     expect(compareWithCli(zipBytes, cliOut)).toContain('model.safetensors');
+
+    // "Check quality" against plain RTN: the baseline drops the codebook, budget and overrides too
+    // (and needs no calibration) — its perplexity is the CLI's `--rotation none` bundle's, scored by the eval CLI.
+    const rtnOut = path.join(tmp, 'cli-plain-rtn');
+    cliBundle('tinystories-260k', rtnOut, ['--rotation', 'none']);
+    const ref = JSON.parse(execFileSync(process.execPath, [
+      '--import', 'tsx', 'src/cli/eval.ts', '--model', 'public/demo/tinystories-260k', '--bundle', rtnOut, '--builtin-text', '--seqlen', '128', '--windows', '4', '--json',
+    ], { cwd: ROOT, encoding: 'utf8' })) as { ppl_quantized: number };
+    const panel = page.locator('section[aria-labelledby="quality-h"]');
+    expect(await panel.getByLabel(/Compare with plain RTN/).isChecked()).toBe(true);
+    await panel.getByLabel('Window length (tokens)').selectOption('128');
+    await panel.getByLabel('Windows (0 = all)').fill('4');
+    await panel.getByRole('button', { name: 'Run check' }).click();
+    await page.waitForSelector('[data-testid="comparison-table"]', { timeout: 150_000 });
+    const table = panel.locator('[data-testid="comparison-table"]');
+    expect(await table.locator('[data-testid="cmp-row-0"] td').first().innerText()).toMatch(/^chosen settings \(rotation full, learned codebook, 10 % at 8 bits, bits overrides\)/);
+    expect(await table.locator('[data-testid="cmp-row-1"] td').first().innerText()).toMatch(/^plain RTN \(rotation none\)/);
+    const rtnPpl = Number((await table.locator('[data-testid="cmp-row-1"] [data-testid="cmp-ppl"]').innerText()).replace(/[^\d.]/g, ''));
+    console.log(`[measured] plain RTN ppl: page ${rtnPpl}, eval CLI ${ref.ppl_quantized}`);
+    expect(Math.abs(rtnPpl - ref.ppl_quantized)).toBeLessThanOrEqual(5e-5);
     expect(errors).toEqual([]);
   });
 
@@ -133,9 +157,9 @@ describe('precision settings and map', () => {
     expect(await runButton(page).isDisabled()).toBe(true);
     expect(await page.getByTestId('run-blocked').innerText()).toContain('Use the settings shown');
     await page.getByRole('button', { name: 'Use the settings shown' }).click();
-    expect(await box.count()).toBe(0);
-    expect(await page.getByLabel('Bits overrides').inputValue()).toBe('');
-    await expect.poll(() => runButton(page).isEnabled()).toBe(true);
+    await expect.poll(() => box.count(), POLL).toBe(0);
+    await expect.poll(() => page.getByLabel('Bits overrides').inputValue(), POLL).toBe('');
+    await expect.poll(() => runButton(page).isEnabled(), POLL).toBe(true);
     expect(page.url()).toContain('codebook=learned');
     expect(page.url()).not.toMatch(/w8budget|bitsoverride/);
     expect(errors).toEqual([]);
