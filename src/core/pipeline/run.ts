@@ -1,6 +1,6 @@
 import type { Backend, BundleSink, ModelSource } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
-import { chooseW8Set, w8SetChooser, type W8Selection } from '../quant/mixed-precision';
+import { chooseW8Set, w8SetChooser, type ProjectionSensitivity } from '../quant/mixed-precision';
 import type { PlanOptions } from '../qwen2/plan';
 import type { Qwen2Config } from '../qwen2/config';
 import type { QuantSettings } from '../settings';
@@ -43,6 +43,12 @@ export interface PipelineOptions {
   onTensor?: (r: TensorReport) => void;
   /** Calibration data: required by method 'gptq'. */
   calibration?: PipelineCalibration;
+  /**
+   * The W8 budget's sensitivity pass, already measured by measureW8Sensitivity on the same model,
+   * calibration and settings (the pass ignores method, codebook and budget, so one measurement
+   * serves every point of a settings sweep). Absent: measured here when the budget needs it.
+   */
+  w8Sensitivity?: readonly ProjectionSensitivity[];
 }
 
 export interface PipelineResult {
@@ -69,7 +75,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     if (!opts.calibration) {
       throw new InputError('--w8-budget keeps the projections most sensitive on calibration data at 8 bits: give calibration data (--calib), or use --bits-override');
     }
-    const w8 = await measureW8Set(opts);
+    const items = opts.w8Sensitivity ?? await measureW8Sensitivity(opts);
+    const w8 = chooseW8Set(items, s.w8Budget);
     return runOnce(opts, { choose: w8SetChooser(w8.names) }, false);
   }
   return runOnce(opts, {}, false);
@@ -88,16 +95,16 @@ const discardSink: BundleSink = {
  * one's output error on calibration data; the most sensitive are kept at 8 bits while their
  * parameters stay within the budget (SPEC §4: most of the gain on outlier weights).
  */
-async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
+export async function measureW8Sensitivity(opts: Omit<PipelineOptions, 'sink'>): Promise<ProjectionSensitivity[]> {
+  if (!opts.calibration) throw new InputError('the W8 sensitivity pass needs calibration data (--calib)');
   const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform' };
   const pass = await runOnce({
     ...opts, settings, sink: discardSink, onTensor: undefined,
     onProgress: (e) => opts.onProgress?.({ ...e, phase: e.phase === 'done' ? 'calibrate' : e.phase, message: `sensitivity pass: ${e.message ?? e.tensorName}` }),
   }, {}, true);
-  const items = pass.reports
+  return pass.reports
     .filter((r) => r.kind === 'projection' && r.bits === 4 && r.calibError)
     .map((r) => ({ name: r.name, params: r.shape[0] * r.shape[1], sensitivity: r.calibError!.rtn ** 2 }));
-  return chooseW8Set(items, opts.settings.w8Budget);
 }
 
 async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure: boolean): Promise<PipelineResult> {
