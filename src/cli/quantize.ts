@@ -31,7 +31,7 @@ import { createFsSink, fsFailure } from '../sinks/fs-sink-node';
 import { userFacingMessage } from './errors';
 import { isInside, realpathLoose } from './paths';
 import { normalizeSweepArgv, parseSweepFlags, readSweepEvalText, runSweepCommand, sweepOnlyFlags, SWEEP_USAGE, type ParsedSweep } from './sweep';
-import { pointSettings } from '../eval/sweep';
+import { checkSweep, pointSettings } from '../eval/sweep';
 import { gridPoints } from '../eval/sweep-grid';
 
 const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [options]
@@ -132,6 +132,7 @@ async function main(): Promise<number> {
     // The advisor: the grid, the pick and the evaluation flags are checked before anything is read.
     let sweep: ParsedSweep | undefined;
     if (sweeping) sweep = parseSweepFlags(sweepFlags, { method: values.method, codebook: values.codebook, w8Budget: values['w8-budget'], out: values.out });
+    if (sweep) checkSweep(settings, sweep.grid, values.calib !== undefined);
     const needsCalibration = sweep ? gridPoints(sweep.grid).some((p) => usesCalibration(pointSettings(settings, p))) : usesCalibration(settings);
     const sweepEval = sweep ? await readSweepEvalText(sweep) : undefined;
     const calibArg = values.calib as string | undefined;
