@@ -1,6 +1,6 @@
 import type { Backend, BundleSink, ModelSource, SpoolFactory } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
-import { chooseW8Set, w8SetChooser, type ProjectionSensitivity, type W8Selection } from '../quant/mixed-precision';
+import { chooseW8Set, w8SetChooser, type ProjectionSensitivity } from '../quant/mixed-precision';
 import type { PlanOptions } from '../qwen2/plan';
 import type { Qwen2Config } from '../qwen2/config';
 import type { QuantSettings } from '../settings';
@@ -52,6 +52,12 @@ export interface PipelineOptions {
   tileBytes?: number;
   /** Scratch space for tiled matrices (Node: temp files); absent: tiles are re-read from the source. */
   spool?: SpoolFactory;
+  /**
+   * The W8 budget's sensitivity pass, already measured by measureW8Sensitivity on the same model,
+   * calibration and settings (the pass ignores method, codebook and budget, so one measurement
+   * serves every point of a settings sweep). Absent: measured here when the budget needs it.
+   */
+  w8Sensitivity?: readonly ProjectionSensitivity[];
 }
 
 export interface PipelineResult {
@@ -78,7 +84,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineResult
     if (!opts.calibration) {
       throw new InputError('--w8-budget keeps the projections most sensitive on calibration data at 8 bits: give calibration data (--calib), or use --bits-override');
     }
-    const w8 = await measureW8Set(opts);
+    const items = opts.w8Sensitivity ?? await measureW8Sensitivity(opts);
+    const w8 = chooseW8Set(items, s.w8Budget);
     return runOnce(opts, { choose: w8SetChooser(w8.names) }, false);
   }
   return runOnce(opts, {}, false);
@@ -100,7 +107,8 @@ const discardSink: BundleSink = {
  * ranking beats the per-tensor tr(ΔHΔᵀ)/tr(WHWᵀ): it sees what a projection's error does after
  * attention's softmax and the MLP's gate.
  */
-async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
+export async function measureW8Sensitivity(opts: Omit<PipelineOptions, 'sink'>): Promise<ProjectionSensitivity[]> {
+  if (!opts.calibration) throw new InputError('the W8 sensitivity pass needs calibration data (--calib)');
   const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform', inputScales: 'uniform' };
   const measured: ProjectionSensitivity[] = [];
   const pass = await runOnce({
@@ -108,7 +116,7 @@ async function measureW8Set(opts: PipelineOptions): Promise<W8Selection> {
     onProgress: (e) => opts.onProgress?.({ ...e, phase: e.phase === 'done' ? 'calibrate' : e.phase, message: `sensitivity pass: ${e.message ?? e.tensorName}` }),
   }, {}, (s) => measured.push(s));
   const at4 = new Set(pass.reports.filter((r) => r.kind === 'projection' && r.bits === 4).map((r) => r.name));
-  return chooseW8Set(measured.filter((s) => at4.has(s.name)), opts.settings.w8Budget);
+  return measured.filter((s) => at4.has(s.name));
 }
 
 /** `measure`: the W8 budget's measuring pass (forward plan order, calibration stream, sensitivities reported to it). */
