@@ -158,6 +158,17 @@ export class CpuBackend implements Backend {
     }
     return { diff, ref };
   }
+  async takeRows(m: Mat, rows: Int32Array): Promise<Mat> {
+    const c = asCpu(m);
+    const out = new Float32Array(rows.length * c.cols);
+    let prev = -1;
+    rows.forEach((r, i) => {
+      if (!Number.isInteger(r) || r <= prev || r >= c.rows) throw new Error(`takeRows: row ${r} after ${prev} of a ${c.rows}-row matrix`);
+      prev = r;
+      out.set(c.data.subarray(r * c.cols, (r + 1) * c.cols), i * c.cols);
+    });
+    return new CpuMat(rows.length, c.cols, out);
+  }
   async read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array> {
     const c = asCpu(m);
     if (dtype === 'F16') return this.simd ? this.simd.encodeF16(c.data) : encodeF16(c.data);
