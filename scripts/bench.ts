@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--runs 3] [--models 0.5b,7b] [--backends cpu,webgpu] [--settings defaults,absmax]
- *                  [--no-numpy] [--cache DIR]
+ *                  [--no-numpy] [--cache DIR] [--cli-root DIR]
  *
  * One table: the whole CLI (`npm run quantize`, its own process) on
  *   0.5b — random BF16 with the exact Qwen2.5-0.5B shapes (24 layers, d 896, F 4864, 14/2 heads,
@@ -12,7 +12,8 @@
  * --runs, input MB/s, peak RSS of the CLI process (/usr/bin/time -v), and the ratio to
  * scripts/bench-numpy.py (a vectorised numpy script of the same math) on the same checkpoint.
  * Checkpoints are generated once into --cache (default: <os tmpdir>/quarot-bench-cache), never
- * into the repository. Per-kernel times: npm run bench:kernels. Speed is measured here, never
+ * into the repository. --cli-root runs the CLI of another checkout (e.g. an older commit, for a
+ * before/after table). Per-kernel times: npm run bench:kernels. Speed is measured here, never
  * asserted in tests.
  */
 import { spawnSync } from 'node:child_process';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     settings: { type: 'string', default: 'defaults,absmax' },
     'no-numpy': { type: 'boolean' },
     cache: { type: 'string' },
+    'cli-root': { type: 'string' },
   },
 });
 const runs = Math.max(1, Number(values.runs));
@@ -202,6 +204,7 @@ function main(): void {
   if (!values['no-numpy'] && !numpy) console.log('note: python3 with numpy not found — the numpy column is skipped (pip install numpy to get it)');
   if (values['no-numpy']) numpy = null;
   const out = join(cache, 'out');
+  const cliRoot = values['cli-root'] ?? process.cwd();
   const rows: Row[] = [];
   console.log(`cache ${cache}; ${runs} run(s) each; ${process.env.QUAROT_CPU_SIMD === '0' ? 'CPU kernels: plain TypeScript (QUAROT_CPU_SIMD=0)' : 'CPU kernels: WebAssembly SIMD'}`);
   for (const key of models) {
@@ -230,7 +233,7 @@ function main(): void {
         const rs: Run[] = [];
         for (let r = 0; r < runs; r++) {
           rmSync(join(out, 'cli'), { recursive: true, force: true });
-          rs.push(timed(process.execPath, ['--import', 'tsx', 'src/cli/quantize.ts', '--model', dir, '--out', join(out, 'cli'), '--backend', backend, '--quiet', '--overwrite', ...set.cli], { EGL_PLATFORM: 'surfaceless' }));
+          rs.push(timed(process.execPath, ['--import', 'tsx', join(cliRoot, 'src/cli/quantize.ts'), '--model', dir, '--out', join(out, 'cli'), '--backend', backend, '--quiet', '--overwrite', ...set.cli], { EGL_PLATFORM: 'surfaceless' }));
           console.log(`  cli ${backend} ${shape.name} ${sk}: ${rs[r].wallS.toFixed(2)} s, ${rs[r].peakRssMb.toFixed(0)} MB`);
         }
         rmSync(join(out, 'cli'), { recursive: true, force: true });
