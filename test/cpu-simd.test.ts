@@ -200,6 +200,41 @@ describe.skipIf(!simdAvailable())('CPU SIMD kernels are bit-identical to the pla
     expect(firstByteDiff(await simd.read(a, 'F16'), await plain.read(b, 'F16'))).toBe(-1);
   });
 
+  test('released arrays are reused for new matrices without stale values (clone, upload, quantize, takeRows)', async () => {
+    const b = new CpuBackend();
+    const rows = 16;
+    const cols = 64;
+    const x = matrix(rows, cols, 41);
+    const y = matrix(rows, cols, 42);
+    const bf = (v: Float32Array): Uint8Array => {
+      const u = new Uint16Array(v.length);
+      const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
+      for (let i = 0; i < v.length; i++) u[i] = bits[i] >>> 16;
+      return new Uint8Array(u.buffer);
+    };
+    const a = await b.upload(bf(x), 'BF16', rows, cols);
+    const c = await b.clone(a);
+    b.release(a);
+    b.release(c);
+    const m = await b.upload(bf(y), 'BF16', rows, cols); // takes a released array
+    const ref = await plain.upload(bf(y), 'BF16', rows, cols);
+    expect(firstDiff(await values(b, m), await values(plain, ref))).toBe(-1);
+    const step = new Float32Array(rows).fill(0.01);
+    const inv = new Float32Array(rows).fill(100);
+    const k = await b.clone(m);
+    b.release(k);
+    const q = await b.quantize(m, step, inv, -8, 7, true);
+    const qp = await plain.quantize(ref, step, inv, -8, 7, true);
+    expect(firstDiff(await values(b, q.mat), await values(plain, qp.mat))).toBe(-1);
+    b.release(q.mat);
+    const t = await b.takeRows(m, Int32Array.from([1, 5, 9, 13]));
+    expect(firstDiff(await values(b, t), (await values(plain, ref)).slice(0, 0))).toBe(-2); // different lengths are told apart
+    const want = new Float32Array(4 * cols);
+    [1, 5, 9, 13].forEach((r, i) => want.set((y.map((v) => new Float32Array(new Uint32Array([new Uint32Array(new Float32Array([v]).buffer)[0] & 0xffff0000]).buffer)[0])).subarray(r * cols, (r + 1) * cols), i * cols));
+    expect(firstDiff(await values(b, t), want)).toBe(-1);
+    await expect(b.takeRows(m, Int32Array.from([3, 2]))).rejects.toThrow(/takeRows: row 2 after 3/);
+  });
+
   test('large matrices go through the bounded memory in chunks, with the same bits', async () => {
     const rows = 300;
     const cols = 4864; // > 1 chunk of rows at 2^20 floats

@@ -116,6 +116,11 @@ export interface Backend {
   histogram(m: Mat, range: number, bins: number): Promise<Uint32Array>;
   /** Per row: diff[r] = Σ_c fround((a − b)²), ref[r] = Σ_c fround(a²), sequential f32 sums from 0. */
   rowSquaredErrors(a: Mat, b: Mat): Promise<{ diff: Float32Array; ref: Float32Array }>;
+  /**
+   * Optional: a new matrix of the given rows of m (indices increasing, each < m.rows), in that
+   * order. Lets the pipeline compute report-only figures on sampled rows; absent, it uses all rows.
+   */
+  takeRows?(m: Mat, rows: Int32Array): Promise<Mat>;
   /** Read back as little-endian bytes; F16 = round-to-nearest-even (IEEE binary16). */
   read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array>;
   release(m: Mat): void;

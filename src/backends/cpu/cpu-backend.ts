@@ -29,6 +29,53 @@ function asCpu(m: Mat): CpuMat {
   return m;
 }
 
+/**
+ * Arrays of released matrices kept for the next matrix of the same length (bounded: at most
+ * `maxBytes` in all, none above `maxArrayBytes`, oldest dropped first): a new matrix then reuses
+ * pages already mapped instead of faulting in fresh ones — the layers' tensors repeat in shape.
+ * Only arrays the pool handed out come back to it.
+ */
+class ArrayPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  private readonly order: Float32Array[] = [];
+  private readonly owned = new WeakSet<Float32Array>();
+  private bytes = 0;
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxArrayBytes: number,
+  ) {}
+  take(n: number): Float32Array {
+    const a = this.free.get(n)?.pop();
+    if (a) {
+      this.order.splice(this.order.indexOf(a), 1);
+      this.bytes -= a.byteLength;
+      return a;
+    }
+    const b = new Float32Array(n);
+    if (b.byteLength <= this.maxArrayBytes) this.owned.add(b);
+    return b;
+  }
+  give(a: Float32Array): void {
+    if (!this.owned.has(a) || a.byteLength > this.maxBytes) return;
+    let list = this.free.get(a.length);
+    if (!list) this.free.set(a.length, (list = []));
+    list.push(a);
+    this.order.push(a);
+    this.bytes += a.byteLength;
+    while (this.bytes > this.maxBytes) {
+      const old = this.order.shift()!;
+      const l = this.free.get(old.length)!;
+      l.splice(l.indexOf(old), 1);
+      this.bytes -= old.byteLength;
+    }
+  }
+  clear(): void {
+    this.free.clear();
+    this.order.length = 0;
+    this.bytes = 0;
+  }
+}
+
 export interface CpuBackendOptions {
   /**
    * Run the hot kernels as WebAssembly SIMD (default: where the engine supports it). `false`
@@ -43,6 +90,7 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description: string;
   private readonly simd: SimdKernels | null;
+  private readonly pool = new ArrayPool(128 << 20, 64 << 20);
 
   constructor(opts: CpuBackendOptions = {}) {
     this.simd = opts.simd === false ? null : SimdKernels.create();
@@ -56,13 +104,15 @@ export class CpuBackend implements Backend {
   }
 
   async upload(bytes: Uint8Array, dtype: Dtype, rows: number, cols: number): Promise<Mat> {
-    const data = this.simd && dtype === 'BF16' && bytes.length % 2 === 0 ? this.simd.decodeBF16(bytes) : decodeToF32(bytes, dtype);
+    const data = this.simd && dtype === 'BF16' && bytes.length % 2 === 0 ? this.simd.decodeBF16(bytes, this.pool.take(bytes.length / 2)) : decodeToF32(bytes, dtype);
     if (data.length !== rows * cols) throw new Error(`upload: ${data.length} elements for a ${rows}×${cols} matrix`);
     return new CpuMat(rows, cols, data);
   }
   async clone(m: Mat): Promise<Mat> {
     const c = asCpu(m);
-    return new CpuMat(c.rows, c.cols, c.data.slice());
+    const data = this.pool.take(c.data.length);
+    data.set(c.data);
+    return new CpuMat(c.rows, c.cols, data);
   }
   async scaleColumns(m: Mat, gamma: Float32Array): Promise<void> {
     const c = asCpu(m);
@@ -116,7 +166,7 @@ export class CpuBackend implements Backend {
     const c = asCpu(m);
     const useSimd = this.simd && c.cols % 4 === 0 && rowStep.length >= c.rows && rowInv.length >= c.rows && Number.isInteger(qmin) && Number.isInteger(qmax) && qmin <= qmax;
     const { values, codeCounts } = useSimd
-      ? this.simd!.quantize(c.data, c.rows, c.cols, rowStep, rowInv, qmin, qmax, roundToF16)
+      ? this.simd!.quantize(c.data, c.rows, c.cols, rowStep, rowInv, qmin, qmax, roundToF16, this.pool.take(c.data.length))
       : quantizeF32(c.data, c.rows, c.cols, rowStep, rowInv, qmin, qmax, roundToF16);
     return { mat: new CpuMat(c.rows, c.cols, values), codeCounts };
   }
@@ -158,6 +208,17 @@ export class CpuBackend implements Backend {
     }
     return { diff, ref };
   }
+  async takeRows(m: Mat, rows: Int32Array): Promise<Mat> {
+    const c = asCpu(m);
+    const out = this.pool.take(rows.length * c.cols);
+    let prev = -1;
+    rows.forEach((r, i) => {
+      if (!Number.isInteger(r) || r <= prev || r >= c.rows) throw new Error(`takeRows: row ${r} after ${prev} of a ${c.rows}-row matrix`);
+      prev = r;
+      out.set(c.data.subarray(r * c.cols, (r + 1) * c.cols), i * c.cols);
+    });
+    return new CpuMat(rows.length, c.cols, out);
+  }
   async read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array> {
     const c = asCpu(m);
     if (dtype === 'F16') return this.simd ? this.simd.encodeF16(c.data) : encodeF16(c.data);
@@ -165,7 +226,10 @@ export class CpuBackend implements Backend {
   }
   release(m: Mat): void {
     const c = asCpu(m);
+    this.pool.give(c.data);
     c.data = new Float32Array(0);
   }
-  async dispose(): Promise<void> {}
+  async dispose(): Promise<void> {
+    this.pool.clear();
+  }
 }

@@ -290,10 +290,15 @@ function emitRoundF16(f: Fn, v: number, t: { abs: number; sign: number; res: num
   f.get(v).get(t.res).get(t.abs); splatI(f, 0x7f800000).op('i32x4.ge_s', 'v128.bitselect').set(t.res);
 }
 
-/** Adds 1 to counts[idx lane] for the four i32 lanes of local idx. */
-function emitCount(f: Fn, idx: number, counts: number, a: number): void {
+/**
+ * Adds 1 to counts[lane·stride + idx lane] for the four i32 lanes of local idx: one histogram
+ * copy per lane (summed by the host), so equal bins in a vector do not wait on each other.
+ */
+function emitCount(f: Fn, idx: number, counts: number, strideBytes: number, a: number): void {
   for (let lane = 0; lane < 4; lane++) {
-    f.get(counts).get(idx).extractI(lane).i32(2).op('i32.shl', 'i32.add').tee(a).get(a).mem('i32.load').i32(1).op('i32.add').mem('i32.store');
+    f.get(counts).get(idx).extractI(lane).i32(2).op('i32.shl', 'i32.add');
+    if (lane > 0) f.get(strideBytes).i32(lane).op('i32.mul', 'i32.add');
+    f.tee(a).get(a).mem('i32.load').i32(1).op('i32.add').mem('i32.store');
   }
 }
 
@@ -308,6 +313,8 @@ function quantizeKernel(): Fn {
   const qminV = f.local('v128'), qmaxV = f.local('v128'), qminI = f.local('v128'), nanV = f.local('v128'), sV = f.local('v128'), iV = f.local('v128');
   const q = f.local('v128'), v = f.local('v128'), idx = f.local('v128');
   const t = { abs: f.local('v128'), sign: f.local('v128'), res: f.local('v128') };
+  const stride = f.local('i32');
+  f.get(nanBin).i32(1).op('i32.add').i32(2).op('i32.shl').set(stride);
   f.get(qmin).op('f32x4.splat').set(qminV).get(qmax).op('f32x4.splat').set(qmaxV);
   f.get(qmin).op('i32.trunc_sat_f32_s', 'i32x4.splat').set(qminI).get(nanBin).op('i32x4.splat').set(nanV);
   f.get(data).set(p).get(out).set(o);
@@ -321,7 +328,7 @@ function quantizeKernel(): Fn {
       f.get(f16).if(() => { emitRoundF16(f, v, t); f.get(t.res).set(v); });
       f.get(o).get(v).mem('v128.store');
       f.get(nanV).get(q).op('i32x4.trunc_sat_f32x4_s').get(qminI).op('i32x4.sub').get(q).get(q).op('f32x4.ne', 'v128.bitselect').set(idx);
-      emitCount(f, idx, counts, a);
+      emitCount(f, idx, counts, stride, a);
       f.get(p).i32(16).op('i32.add').set(p).get(o).i32(16).op('i32.add').set(o);
     });
   });
@@ -332,14 +339,15 @@ function quantizeKernel(): Fn {
 function histogramKernel(): Fn {
   const f = new Fn('histogram', ['i32', 'i32', 'f32', 'f32', 'i32', 'i32']);
   const [data, nB, range, inv, last, counts] = [0, 1, 2, 3, 4, 5];
-  const p = f.local('i32'), end = f.local('i32'), a = f.local('i32');
+  const p = f.local('i32'), end = f.local('i32'), a = f.local('i32'), stride = f.local('i32');
   const rV = f.local('v128'), iV = f.local('v128'), lastV = f.local('v128'), idx = f.local('v128');
+  f.get(last).i32(1).op('i32.add').i32(2).op('i32.shl').set(stride);
   f.get(range).op('f32x4.splat').set(rV).get(inv).op('f32x4.splat').set(iV).get(last).op('i32x4.splat').set(lastV);
   f.get(data).get(nB).op('i32.add').set(end);
   f.for(p, () => f.get(data), end, 16, () => {
     f.get(p).mem('v128.load').get(rV).op('f32x4.add').get(iV).op('f32x4.mul', 'f32x4.floor', 'i32x4.trunc_sat_f32x4_s');
     f.v128i(0, 0, 0, 0).op('i32x4.max_s').get(lastV).op('i32x4.min_s').set(idx);
-    emitCount(f, idx, counts, a);
+    emitCount(f, idx, counts, stride, a);
   });
   return f;
 }
@@ -629,15 +637,14 @@ export class SimdKernels {
   /** cols % 4 == 0 only. */
   quantize(
     data: Float32Array, rows: number, cols: number, rowStep: Float32Array, rowInv: Float32Array,
-    qmin: number, qmax: number, roundToF16: boolean,
+    qmin: number, qmax: number, roundToF16: boolean, values: Float32Array = new Float32Array(rows * cols),
   ): { values: Float32Array; codeCounts: Uint32Array } {
-    const values = new Float32Array(rows * cols);
     const bins = qmax - qmin + 1;
     const per = this.rowsPerChunk(cols);
-    const { offsets: [d, o, s, iv, cnt], total } = layout([per * cols * 4, per * cols * 4, per * 4, per * 4, (bins + 1) * 4]);
+    const { offsets: [d, o, s, iv, cnt], total } = layout([per * cols * 4, per * cols * 4, per * 4, per * 4, 4 * (bins + 1) * 4]);
     this.ensure(total);
     const f32 = this.f32;
-    this.u32.fill(0, cnt / 4, cnt / 4 + bins + 1);
+    this.u32.fill(0, cnt / 4, cnt / 4 + 4 * (bins + 1));
     for (let r0 = 0; r0 < rows; r0 += per) {
       const nr = Math.min(per, rows - r0);
       f32.set(data.subarray(r0 * cols, (r0 + nr) * cols), d / 4);
@@ -646,21 +653,23 @@ export class SimdKernels {
       this.k.quantize(d, nr, cols, s, iv, qmin, qmax, roundToF16 ? 1 : 0, o, cnt, bins);
       values.set(f32.subarray(o / 4, o / 4 + nr * cols), r0 * cols);
     }
-    return { values, codeCounts: this.u32.slice(cnt / 4, cnt / 4 + bins) };
+    const codeCounts = new Uint32Array(bins);
+    for (let l = 0; l < 4; l++) for (let b = 0; b < bins; b++) codeCounts[b] += this.u32[cnt / 4 + l * (bins + 1) + b];
+    return { values, codeCounts };
   }
 
   /** Histogram of the first floor(n / 4)·4 elements, added into counts. */
   histogramInto(data: Float32Array, range: number, inv: number, bins: number, counts: Uint32Array): number {
     const n = data.length - (data.length % 4);
-    const { offsets: [d, cnt], total } = layout([Math.min(n, CHUNK_FLOATS) * 4, bins * 4]);
+    const { offsets: [d, cnt], total } = layout([Math.min(n, CHUNK_FLOATS) * 4, 4 * bins * 4]);
     this.ensure(total);
-    this.u32.fill(0, cnt / 4, cnt / 4 + bins);
+    this.u32.fill(0, cnt / 4, cnt / 4 + 4 * bins);
     for (let i0 = 0; i0 < n; i0 += CHUNK_FLOATS) {
       const len = Math.min(CHUNK_FLOATS, n - i0);
       this.f32.set(data.subarray(i0, i0 + len), d / 4);
       this.k.histogram(d, len * 4, range, inv, bins - 1, cnt);
     }
-    for (let b = 0; b < bins; b++) counts[b] += this.u32[cnt / 4 + b];
+    for (let l = 0; l < 4; l++) for (let b = 0; b < bins; b++) counts[b] += this.u32[cnt / 4 + l * bins + b];
     return n;
   }
 
@@ -683,9 +692,8 @@ export class SimdKernels {
   }
 
   /** BF16 bytes (little-endian, even length) → f32. */
-  decodeBF16(bytes: Uint8Array): Float32Array {
+  decodeBF16(bytes: Uint8Array, out: Float32Array = new Float32Array(bytes.length / 2)): Float32Array {
     const n = bytes.length / 2;
-    const out = new Float32Array(n);
     const chunk = CHUNK_FLOATS;
     const { offsets: [s, d], total } = layout([chunk * 2, chunk * 4]);
     this.ensure(total);
