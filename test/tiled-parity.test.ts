@@ -3,10 +3,14 @@
 // column-rotated o_proj/down_proj/v_proj into column slabs), with and without a spool, on the CPU
 // backend, across schemes, clips, rotations, bit widths, embeddings quantized or not, tied and
 // untied heads.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import { runPipeline, type PipelineResult } from '../src/core/pipeline/run';
 import { memorySpool } from '../src/core/pipeline/tiled';
+import { fileSpool } from '../src/sinks/file-spool-node';
 import type { SpoolFactory } from '../src/core/ports';
 import { parseSettings, type QuantSettings } from '../src/core/settings';
 import { makeTinyQwen2, tinyQwen2Files } from '../src/demo/tiny-qwen2';
@@ -14,6 +18,9 @@ import { FIXTURE_DIR, HAVE_FIXTURE, readFolder } from './support/bundle';
 import { memoryModelSource, memorySink } from './support/memory';
 
 type Files = Record<string, Uint8Array>;
+
+const spoolDir = mkdtempSync(join(tmpdir(), 'quarot-tiled-'));
+afterAll(() => rmSync(spoolDir, { recursive: true, force: true }));
 
 async function run(files: Files, settings: Partial<Record<keyof QuantSettings, unknown>>, tileBytes: number, spool?: SpoolFactory) {
   const source = memoryModelSource(files, 'parity');
@@ -36,16 +43,17 @@ const strip = (r: PipelineResult) => ({ ...r, elapsedMs: 0 });
 
 async function expectSameBytes(files: Files, settings: Partial<Record<keyof QuantSettings, unknown>>, tileBytes: number, largestTensorBytes: number, largestTiledRead = tileBytes) {
   const whole = await run(files, settings, Infinity);
-  for (const spool of [undefined, memorySpool]) {
+  for (const spool of [undefined, memorySpool, fileSpool(spoolDir)]) {
     const tiled = await run(files, settings, tileBytes, spool);
     expect(Object.keys(tiled.files).sort()).toEqual(Object.keys(whole.files).sort());
     for (const name of Object.keys(whole.files)) {
-      expect(Buffer.compare(Buffer.from(tiled.files[name]), Buffer.from(whole.files[name])), `${name} (spool ${spool ? 'memory' : 'none'})`).toBe(0);
+      expect(Buffer.compare(Buffer.from(tiled.files[name]), Buffer.from(whole.files[name])), `${name} (spool ${spool === memorySpool ? 'memory' : spool ? 'file' : 'none'})`).toBe(0);
     }
     expect(strip(tiled.result)).toEqual(strip(whole.result));
     // Whole: the largest tensor is read in one piece; tiled: no read above one tile of source bytes.
     expect(whole.largestDataRead).toBe(largestTensorBytes);
     expect(tiled.largestDataRead).toBeLessThanOrEqual(largestTiledRead);
+    expect(readdirSync(spoolDir)).toEqual([]); // every temp spool removed
   }
   return whole;
 }
