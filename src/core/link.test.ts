@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cliCommand, parseCalibrationSpec, parseRunQuery, runQuery, usesCalibration, type CalibrationSpec } from './link';
 import { DEFAULT_SETTINGS, parseSettings, parseSettingsByKey, type QuantSettings } from './settings';
 
-const custom: QuantSettings = { bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 42, quantizeEmbeddings: false, dtype: 'f32', method: 'rtn', actOrder: true, damp: 0.01, codebook: 'uniform', w8Budget: 0, bitsOverride: '' };
+const custom: QuantSettings = { bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 42, quantizeEmbeddings: false, dtype: 'f32', method: 'rtn', actOrder: true, damp: 0.01, codebook: 'uniform', w8Budget: 0, bitsOverride: '', inputScales: 'uniform' };
 
 describe('runQuery / parseRunQuery', () => {
   it('writes every setting, defaults included, and round-trips', () => {
@@ -52,6 +52,18 @@ describe('runQuery / parseRunQuery', () => {
     expect(() => parseCalibrationSpec({ source: 'demo', seqlen: '12.5' })).toThrow(/calibration seqlen/);
     expect(() => parseCalibrationSpec({ source: 'demo', seed: '-1' })).toThrow(/calibration seed/);
     expect(() => parseCalibrationSpec({ source: '' })).toThrow(/calibration source/);
+  });
+
+  it('carries fitted input scales (link key inscales, CLI --input-scales); uniform, the default, writes neither', () => {
+    const fitted: QuantSettings = { ...DEFAULT_SETTINGS, inputScales: 'fitted' };
+    const q = runQuery({ model: 'demo:x' }, fitted);
+    expect(q).toBe('?model=demo%3Ax&bits=4&scheme=sp&clip=mse&rotation=full&block=64&seed=0&embed=1&dtype=f16&method=rtn&inscales=fitted');
+    expect(parseSettings(parseRunQuery(q).settings)).toEqual(fitted);
+    expect(runQuery({ model: 'demo:x' }, DEFAULT_SETTINGS)).not.toMatch(/inscales/);
+    expect(cliCommand('demo:x', fitted)).toMatch(/ --dtype f16 --input-scales fitted$/);
+    expect(cliCommand('demo:x', DEFAULT_SETTINGS)).not.toMatch(/input-scales/);
+    expect(parseRunQuery('?inscales=rowwise').settings).toEqual({ inputScales: 'rowwise' });
+    expect(() => parseSettings(parseRunQuery('?inscales=rowwise').settings)).toThrow(/setting input-scales: got "rowwise"/);
   });
 
   it('never carries a token', () => {

@@ -94,6 +94,8 @@ export function runQuery(target: RunTarget, s: QuantSettings, calib?: Calibratio
   p.set('embed', s.quantizeEmbeddings ? '1' : '0');
   p.set('dtype', s.dtype);
   p.set('method', s.method);
+  // Written only when fitted, so the links (and model cards) of existing runs keep their bytes.
+  if (s.inputScales === 'fitted' && s.bits !== 16) p.set('inscales', 'fitted');
   if (s.method === 'gptq') {
     p.set('actorder', s.actOrder ? '1' : '0');
     p.set('damp', String(s.damp));
@@ -116,7 +118,7 @@ export function runQuery(target: RunTarget, s: QuantSettings, calib?: Calibratio
 export const LINK_SETTING_KEYS: readonly (readonly [string, keyof QuantSettings])[] = [
   ['bits', 'bits'], ['scheme', 'scheme'], ['clip', 'clip'], ['rotation', 'rotation'], ['block', 'blockSize'],
   ['seed', 'seed'], ['embed', 'quantizeEmbeddings'], ['dtype', 'dtype'], ['method', 'method'], ['actorder', 'actOrder'], ['damp', 'damp'],
-  ['codebook', 'codebook'], ['w8budget', 'w8Budget'], ['bitsoverride', 'bitsOverride'],
+  ['codebook', 'codebook'], ['w8budget', 'w8Budget'], ['bitsoverride', 'bitsOverride'], ['inscales', 'inputScales'],
 ];
 
 /** The query key a setting travels under in a link ("w8Budget" → "w8budget"). */
@@ -167,6 +169,7 @@ export function cliCommand(modelArg: string, s: QuantSettings, revision?: string
   parts.push('--out <dir>', `--bits ${s.bits}`, `--scheme ${s.scheme}`, `--rotation ${s.rotation}`);
   if (s.rotation === 'block') parts.push(`--block-size ${s.blockSize}`);
   parts.push(`--clip ${s.clip}`, `--seed ${s.seed}`, `--quantize-embeddings ${s.quantizeEmbeddings}`, `--dtype ${s.dtype}`);
+  if (s.inputScales === 'fitted' && s.bits !== 16) parts.push('--input-scales fitted');
   const calibFlags = calib && usesCalibration(s)
     ? [`--calib ${cliCalibArg(calib.source)}`, `--calib-samples ${calib.samples}`, `--calib-seqlen ${calib.seqlen}`, `--calib-seed ${calib.seed}`]
     : [];

@@ -201,6 +201,22 @@ export interface BundleSink {
   abort(reason?: unknown): Promise<void>;
 }
 
+/**
+ * Scratch bytes for one tensor being processed in tiles (the transformed f32 of a tensor whose
+ * column rotation needs every row, or tiles kept so a pass need not re-read and re-transform
+ * them): a temp file in Node, memory in the browser. Positioned reads and writes, one at a time.
+ */
+export interface Spool {
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Exactly `length` bytes at `offset` (written before). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Free the scratch space (idempotent). */
+  dispose(): Promise<void>;
+}
+
+/** Makes a spool of `size` bytes. */
+export type SpoolFactory = (size: number) => Promise<Spool>;
+
 // ── calibration forward pass (GPTQ) ──────────────────────────────────────────────────────────
 
 /**

@@ -9,9 +9,10 @@ describe('parseSettings', () => {
   });
 
   it('accepts the string forms of CLI flags and URL parameters', () => {
-    expect(parseSettings({ bits: '8', scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: '32', seed: '7', quantizeEmbeddings: '0', dtype: 'f32', method: 'gptq', actOrder: 'false', damp: '0.05', codebook: 'learned', w8Budget: '10%', bitsOverride: ' down_proj=8 ' })).toEqual({
-      bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 7, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.05, codebook: 'learned', w8Budget: 0.1, bitsOverride: 'down_proj=8',
+    expect(parseSettings({ bits: '8', scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: '32', seed: '7', quantizeEmbeddings: '0', dtype: 'f32', method: 'gptq', actOrder: 'false', damp: '0.05', codebook: 'learned', w8Budget: '10%', bitsOverride: ' down_proj=8 ', inputScales: 'fitted' })).toEqual({
+      bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 32, seed: 7, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.05, codebook: 'learned', w8Budget: 0.1, bitsOverride: 'down_proj=8', inputScales: 'fitted',
     });
+    expect(DEFAULT_SETTINGS.inputScales).toBe('uniform');
     expect(parseSettings({ quantizeEmbeddings: 'true' }).quantizeEmbeddings).toBe(true);
     expect(parseSettings({ quantizeEmbeddings: false }).quantizeEmbeddings).toBe(false);
     expect(parseSettings({ bits: 16 }).bits).toBe(16);
@@ -27,6 +28,7 @@ describe('parseSettings', () => {
     [{ damp: '' }, /setting damp/],
     [{ codebook: 'kmeans' }, /setting codebook: got "kmeans"; expected uniform or learned/],
     [{ w8Budget: '1.5' }, /setting w8-budget: got "1.5"/],
+    [{ inputScales: 'per_column' }, /setting input-scales: got "per_column"; expected uniform or fitted/],
     [{ bitsOverride: 'down_proj=5' }, /--bits-override entry 1 \("down_proj=5"\): bits "5" must be 4, 8 or 16/],
     [{ rotation: 'half' }, /setting rotation: got "half"; expected full, block or none/],
     [{ blockSize: '48' }, /setting block-size: got "48"; expected a power of two/],

@@ -8,6 +8,8 @@ export type RotationMode = 'full' | 'block' | 'none';
 export type OutputDtype = 'f16' | 'f32';
 export type Method = 'rtn' | 'gptq';
 export type CodebookKind = 'uniform' | 'learned';
+/** The projections' `input_scales`: one value per tensor, or a scale per input column fitted to the tensor. */
+export type InputScalesKind = 'uniform' | 'fitted';
 
 /** Everything that determines the bytes of a bundle (with the input model). */
 export interface QuantSettings {
@@ -32,6 +34,11 @@ export interface QuantSettings {
   w8Budget: number;
   /** Explicit per-tensor bits, e.g. `down_proj=8,layers.0.*=8` ('' = none); they win over the budget. */
   bitsOverride: string;
+  /**
+   * 'fitted': a scale per input column, fitted with the row scales as a rank-1 scale (SPEC §3
+   * "Where the scales go"; src/core/quant/scales.ts fitInputScales). Off by default: see README.
+   */
+  inputScales: InputScalesKind;
 }
 
 /** SPEC §3 defaults; the app and the CLI share them so a link and a CLI call give the same bytes. */
@@ -50,6 +57,7 @@ export const DEFAULT_SETTINGS: Readonly<QuantSettings> = Object.freeze({
   codebook: 'uniform',
   w8Budget: 0,
   bitsOverride: '',
+  inputScales: 'uniform',
 });
 
 /** The block sizes offered before the model is known. */
@@ -121,6 +129,10 @@ export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>
   if (raw.codebook !== undefined) {
     if (raw.codebook !== 'uniform' && raw.codebook !== 'learned') bad('codebook', raw.codebook, 'uniform or learned');
     s.codebook = raw.codebook as CodebookKind;
+  }
+  if (raw.inputScales !== undefined) {
+    if (raw.inputScales !== 'uniform' && raw.inputScales !== 'fitted') bad('input-scales', raw.inputScales, 'uniform or fitted');
+    s.inputScales = raw.inputScales as InputScalesKind;
   }
   if (raw.w8Budget !== undefined) s.w8Budget = parseW8Budget(raw.w8Budget);
   if (raw.bitsOverride !== undefined) {

@@ -49,7 +49,7 @@ export function modelKey(): string {
   return `files:${s.files?.label ?? ''}:${s.files?.count ?? 0}:${s.files?.bytes ?? 0}`;
 }
 
-function sourceSpec(): SourceSpec | null {
+export function sourceSpec(): SourceSpec | null {
   const s = getApp();
   if (s.modelKind === 'demo') {
     const model = s.demos.find((d) => d.name === s.demoName);
@@ -63,7 +63,7 @@ function sourceSpec(): SourceSpec | null {
 }
 
 /** The demo model shown (undefined for Hub models and dropped files). */
-function currentDemo() {
+export function currentDemo() {
   const s = getApp();
   return s.modelKind === 'demo' ? s.demos.find((d) => d.name === s.demoName) : undefined;
 }

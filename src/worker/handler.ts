@@ -32,6 +32,7 @@ import type { PathedFile } from '../sources/files/files-source';
 import { calibrateBackend } from './calibrate';
 import type { BackendCalibration } from '../core/estimate';
 import { cancelQuality, checkDroppedPair, checkLastRun, forgetRun, rememberRun } from './quality';
+import { advise, cancelAdvice } from './advise';
 
 /** Adapters that are software rasterisers (their WebGPU is far slower than the CPU path). */
 export const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
@@ -368,6 +369,10 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
   checkQualityFiles: (original, bundle, req, cb) => guarded(() => checkDroppedPair(original, bundle, req, cb)),
   async cancelQuality() {
     cancelQuality();
+  },
+  advise: (req, cb) => guarded(() => advise(req, cb, deps)),
+  async cancelAdvice() {
+    cancelAdvice();
   },
   };
 }

@@ -61,7 +61,7 @@ export function cancelQuality(): void {
 /** WikiText-2 is ~1.3 MB of parquet; fetched once per hub per worker. */
 const wikiCache = new Map<string, Promise<string>>();
 
-async function prepareText(spec: QualityTextSpec, signal: AbortSignal): Promise<{ text?: string; tokens?: number[]; label: string }> {
+export async function prepareText(spec: QualityTextSpec, signal: AbortSignal): Promise<{ text?: string; tokens?: number[]; label: string }> {
   if (spec.kind === 'demo') {
     const src = createStaticSource(spec.baseUrl, spec.model);
     const read = async (path: string) => {
