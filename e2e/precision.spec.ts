@@ -42,17 +42,17 @@ describe('precision settings and map', () => {
   it.runIf(HAVE_STORIES)('learned + 10 % at 8 bits + an override by UI: the map shows 8 bits where quantization_config.json does; link and CLI reproduce it', async () => {
     const base = inject('baseUrl');
     const { page, errors } = await openPage(browser, `${base}?model=tinystories-260k&backend=cpu`);
-    await page.getByLabel('Codebook').selectOption('learned');
+    await page.getByLabel('Codebook', { exact: true }).selectOption('learned');
     // RTN with a budget needs calibration: its controls appear (the demo's built-in text by default).
     await expect.poll(() => page.getByLabel('Calibration source').count(), POLL).toBe(0);
-    await page.getByLabel('W8 budget (%)').fill('10');
+    await page.getByLabel('W8 budget (%)', { exact: true }).fill('10');
     await expect.poll(() => page.getByLabel('Calibration source').inputValue(), POLL).toBe('demo');
     await page.getByLabel('Calibration samples').fill('16');
     await page.getByLabel('Calibration sample length').fill('128');
     await expect.poll(() => page.getByTestId('budget-cost').innerText(), POLL).toMatch(/W8 budget 10 %: at most [\d.]+ K of [\d.]+ K projection parameters at 8 bits: \+[\d.]+ kB once palettized.*Needs calibration data/);
 
     // Overrides: bad bits, then a pattern that matches nothing — each named inline, Run off; then a good one.
-    const overrides = page.getByLabel('Bits overrides');
+    const overrides = page.getByLabel('Bits overrides', { exact: true });
     await overrides.fill('down_proj=5');
     expect(await page.getByTestId('override-error').innerText()).toBe('--bits-override entry 1 ("down_proj=5"): bits "5" must be 4, 8 or 16 (16 = leave unquantized)');
     expect(await runButton(page).isDisabled()).toBe(true);
@@ -105,9 +105,9 @@ describe('precision settings and map', () => {
     const link = await page.getByLabel('Link that reproduces this bundle').inputValue();
     expect(link).toContain('&method=rtn&codebook=learned&w8budget=0.1&bitsoverride=layers.0.mlp.down_proj%3D8&calib=demo&csamples=16&cseqlen=128&cseed=0');
     const again = await openPage(browser, link);
-    expect(await again.page.getByLabel('Codebook').inputValue()).toBe('learned');
-    expect(await again.page.getByLabel('W8 budget (%)').inputValue()).toBe('10');
-    expect(await again.page.getByLabel('Bits overrides').inputValue()).toBe(OVERRIDE);
+    expect(await again.page.getByLabel('Codebook', { exact: true }).inputValue()).toBe('learned');
+    expect(await again.page.getByLabel('W8 budget (%)', { exact: true }).inputValue()).toBe('10');
+    expect(await again.page.getByLabel('Bits overrides', { exact: true }).inputValue()).toBe(OVERRIDE);
     expect(await again.page.getByLabel('Calibration samples').inputValue()).toBe('16');
     expect(await again.page.getByLabel('Calibration sample length').inputValue()).toBe('128');
     expect(await again.page.getByLabel('Shareable link').inputValue()).toBe(new URL(link).search);
@@ -150,15 +150,15 @@ describe('precision settings and map', () => {
     const box = page.getByTestId('link-problems');
     expect(await box.locator('li[data-key="w8budget"]').innerText()).toMatch(/^w8budget=2: setting w8-budget: got "2"; expected a fraction/);
     expect(await box.locator('li[data-key="bitsoverride"]').innerText()).toContain('bits "5" must be 4, 8 or 16');
-    expect(await page.getByLabel('Codebook').inputValue()).toBe('learned');
-    expect(await page.getByLabel('W8 budget (%)').inputValue()).toBe('0');
-    expect(await page.getByLabel('Bits overrides').inputValue()).toBe('down_proj=5');
+    expect(await page.getByLabel('Codebook', { exact: true }).inputValue()).toBe('learned');
+    expect(await page.getByLabel('W8 budget (%)', { exact: true }).inputValue()).toBe('0');
+    expect(await page.getByLabel('Bits overrides', { exact: true }).inputValue()).toBe('down_proj=5');
     expect(await page.getByTestId('override-error').innerText()).toContain('bits "5" must be 4, 8 or 16');
     expect(await runButton(page).isDisabled()).toBe(true);
     expect(await page.getByTestId('run-blocked').innerText()).toContain('Use the settings shown');
     await page.getByRole('button', { name: 'Use the settings shown' }).click();
     await expect.poll(() => box.count(), POLL).toBe(0);
-    await expect.poll(() => page.getByLabel('Bits overrides').inputValue(), POLL).toBe('');
+    await expect.poll(() => page.getByLabel('Bits overrides', { exact: true }).inputValue(), POLL).toBe('');
     await expect.poll(() => runButton(page).isEnabled(), POLL).toBe(true);
     expect(page.url()).toContain('codebook=learned');
     expect(page.url()).not.toMatch(/w8budget|bitsoverride/);

@@ -74,6 +74,7 @@ describe('plainRtnSettings', () => {
   it('drops rotation, GPTQ, the learned codebook, the budget and the overrides; keeps bits, scheme, clip, embeddings, dtype', () => {
     const run: QuantSettings = { ...DEFAULT_SETTINGS, bits: 4, clip: 'absmax', rotation: 'block', blockSize: 16, seed: 9, quantizeEmbeddings: false, dtype: 'f32', method: 'gptq', actOrder: false, damp: 0.1, codebook: 'learned', w8Budget: 0.1, bitsOverride: 'down_proj=8' };
     expect(plainRtnSettings(run)).toEqual({ ...run, rotation: 'none', method: 'rtn', actOrder: true, damp: 0.01, codebook: 'uniform', w8Budget: 0, bitsOverride: '' });
+    expect(plainRtnSettings({ ...run, inputScales: 'fitted' }).inputScales).toBe('uniform');
     expect(plainRtnSettings(plainRtnSettings(run))).toEqual(plainRtnSettings(run));
   });
 });
@@ -88,11 +89,13 @@ describe('isPlainRtn / describeVsPlainRtn', () => {
     expect(isPlainRtn({ ...plain, w8Budget: 0.1 })).toBe(false);
     expect(isPlainRtn({ ...plain, bits: 8, w8Budget: 0.1 })).toBe(true); // the budget does nothing at 8 bits
     expect(isPlainRtn({ ...plain, bitsOverride: 'down_proj=8' })).toBe(false);
+    expect(isPlainRtn({ ...plain, inputScales: 'fitted' })).toBe(false);
   });
 
   it('names what differs', () => {
     expect(describeVsPlainRtn(DEFAULT_SETTINGS)).toBe('rotation full');
     expect(describeVsPlainRtn({ ...DEFAULT_SETTINGS, rotation: 'none', method: 'gptq', codebook: 'learned', w8Budget: 0.1, bitsOverride: 'x=8' })).toBe('rotation none, GPTQ, learned codebook, 10 % at 8 bits, bits overrides');
+    expect(describeVsPlainRtn({ ...DEFAULT_SETTINGS, inputScales: 'fitted' })).toBe('rotation full, fitted input scales');
     expect(describeVsPlainRtn({ ...DEFAULT_SETTINGS, rotation: 'block', blockSize: 32, bits: 8, w8Budget: 0.1 })).toBe('rotation block 32');
   });
 });

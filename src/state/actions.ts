@@ -306,7 +306,9 @@ export function settingsBlocked(): string | null {
 
 /** A preflight suggestion's settings, applied in one click. */
 export function applySettings(patch: Partial<QuantSettings>): void {
-  setApp({ settings: { ...getApp().settings, ...patch } });
+  const linkProblems = getApp().linkProblems.filter((p) => !(p.key in patch));
+  setApp({ settings: { ...getApp().settings, ...patch }, linkProblems });
+  if (patch.bitsOverride !== undefined) setApp({ overrideDraft: patch.bitsOverride, overrideDraftError: null });
   syncUrl();
   refreshPreflight(0);
 }

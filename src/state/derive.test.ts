@@ -58,5 +58,6 @@ describe('bundleName', () => {
     expect(bundleName('m', { ...DEFAULT_SETTINGS, w8Budget: 0.025, rotation: 'none' })).toBe('m-quarot-w4-sp-mse-norot-w8x2.5');
     expect(bundleName('m', { ...DEFAULT_SETTINGS, bits: 8, w8Budget: 0.1, codebook: 'learned' })).toBe('m-quarot-w8-sp-mse-lut');
     expect(bundleName('m', { ...DEFAULT_SETTINGS, bits: 16, codebook: 'learned', bitsOverride: 'x=8' })).toBe('m-quarot-f16');
+    expect(bundleName('m', { ...DEFAULT_SETTINGS, method: 'gptq', codebook: 'learned', inputScales: 'fitted' })).toBe('m-quarot-w4-sp-mse-gptq-lut-insc');
   });
 });

@@ -185,6 +185,6 @@ export function budgetCost(budget: { totalParams: number; maxParams8: number }, 
     text: `at most ${formatCount(budget.maxParams8)} of ${formatCount(budget.totalParams)} projection parameters at 8 bits: ` +
       `+${formatBytes(palettizedBytes)} once palettized for the device; the bundle itself ` +
       `+${formatBytes(bundleBytesMax)} at most (256- instead of 16-entry codebooks; weights are stored dequantized either way). ` +
-      'Needs calibration data: one extra RTN pass ranks the projections by their output error on it.',
+      'Needs calibration data: one extra pass (each projection alone at 4-bit RTN) ranks them by the layer-output error on it — not in the time estimate.',
   };
 }

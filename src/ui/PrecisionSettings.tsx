@@ -49,11 +49,11 @@ export function PrecisionSettings() {
           <span>Codebook</span>
           <select value={s.codebook} aria-label="Codebook" onChange={(e) => setSetting('codebook', e.target.value as CodebookKind)}>
             <option value="uniform">integer grid (uniform)</option>
-            <option value="learned">learned per tensor (2^b entries)</option>
+            <option value="learned">learned (per tensor)</option>
           </select>
         </label>
         <label className="field">
-          <span>W8 budget (% of projection params)</span>
+          <span>W8 budget (%)</span>
           <input type="number" min={0} max={100} step={1} value={pct} aria-label="W8 budget (%)" disabled={!budgetActs}
             onChange={(e) => { const v = Number(e.target.value); if (e.target.value !== '' && Number.isFinite(v) && v >= 0 && v <= 100) setSetting('w8Budget', v / 100); }} />
         </label>
@@ -64,14 +64,15 @@ export function PrecisionSettings() {
         </label>
       </div>
       {(draftError || unmatched) && <p className="error-inline" role="alert" data-testid="override-error" style={{ margin: '4px 0' }}>{draftError ?? unmatched}</p>}
+      {budgetActs && s.w8Budget > 0 && (
+        <p className="muted" data-testid="budget-cost" style={{ margin: '4px 0 0' }}>
+          W8 budget {pct} %: {cost ? cost.text : 'the projections most sensitive on calibration data get 8 bits. Needs calibration data (under Method).'}
+        </p>
+      )}
       <p className="muted" id="override-help" style={{ margin: '4px 0 0' }}>
-        {s.codebook === 'learned' && <>Learned: each projection’s {2 ** s.bits} (or 256 at 8 bits) entries are fitted to its weights (weighted Lloyd); the embedding keeps the grid. </>}
-        {!budgetActs
-          ? 'The W8 budget applies to 4-bit runs (at 8 bits every projection already has 8). '
-          : s.w8Budget > 0
-            ? <span data-testid="budget-cost">W8 budget {pct} %: {cost ? cost.text : 'the most sensitive projections on calibration data get 8 bits. Needs calibration data (under Method).'} </span>
-            : null}
-        Overrides: <code>pattern=bits</code> separated by commas (4, 8, or 16 = unquantized); patterns match the full name, <code>layers.N.mlp.down_proj</code> or a tail such as <code>down_proj</code>, the last match wins, and they win over the budget.
+        {s.codebook === 'learned' && <>Learned: each projection’s {2 ** s.bits} entries{s.bits === 4 ? ' (256 at 8 bits)' : ''} are fitted to its weights (weighted Lloyd); the embedding keeps the grid. </>}
+        {!budgetActs && 'The W8 budget applies to 4-bit runs (at 8 bits every projection already has 8). '}
+        Overrides: <code>pattern=bits</code>, comma-separated (bits 4, 8 or 16 = unquantized), matching the full name, <code>layers.N.mlp.down_proj</code> or a tail such as <code>down_proj</code>; the last match wins, and they win over the budget.
       </p>
     </div>
   );
