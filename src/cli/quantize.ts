@@ -70,8 +70,8 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --report FILE                 also write the per-tensor report as JSON
   --overwrite                   replace an existing --out folder
   --quiet                       no per-tensor progress lines
-       npm run quantize -- --model <dir|org/repo> --sweep [GRID] [--calib SRC] [--pick best|N --out <dir>] [options]
-${SWEEP_USAGE.split('\n').map((l) => `  ${l}`).join('\n')}`;
+   or: npm run quantize -- --model <dir|org/repo> --sweep [GRID] [--calib SRC] [--pick best|N --out <dir>] [options]
+${SWEEP_USAGE}`;
 
 async function main(): Promise<number> {
   let values: Record<string, string | boolean | undefined>;

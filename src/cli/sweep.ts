@@ -18,17 +18,16 @@ import { planSweep, runSweep, sweepJson, type SweepEvalText, type SweepPointResu
 import { formatSweepGrid, gridPoints, parseSweepGrid, w8Percent, type SweepGrid } from '../eval/sweep-grid';
 import { replayBundle } from '../sinks/memory-sink';
 
-export const SWEEP_USAGE = `settings advisor (instead of one bundle, try a grid and compare):
+export const SWEEP_USAGE = `the settings advisor (try a grid of settings and compare, instead of one bundle):
   --sweep [GRID]                quantize every point of GRID in memory and score each; GRID is
                                 'method=rtn,gptq;codebook=uniform,learned;w8=0,5,10' (the default;
                                 w8 in % of the projection parameters; a key left out keeps its default).
                                 The other flags apply to every point; --method, --codebook and
                                 --w8-budget belong in the grid. GPTQ or W8 points need --calib.
-  --eval-text FILE | --eval-tokens FILE
-                                the text perplexity is scored on (ids JSON like eval.tokens.json)
-                                                                                [the built-in evaluation text]
-  --eval-seqlen N               tokens per window, ${SEQLEN_MIN}–${SEQLEN_MAX}                           [256]
-  --eval-windows N              windows scored (the first N), as npm run eval --windows [8]
+  --eval-text FILE              the text perplexity is scored on              [the built-in evaluation text]
+  --eval-tokens FILE            the same as token ids (JSON like eval.tokens.json)
+  --eval-seqlen N               tokens per window, ${SEQLEN_MIN}–${SEQLEN_MAX}                     [256]
+  --eval-windows N              windows scored (the first N), like eval --windows [8]
   --sweep-json FILE             also write the figures as JSON
   --pick best|N --out DIR       write the best point's (or row N's) bundle to DIR`;
 
