@@ -208,7 +208,8 @@ function main(): void {
   const out = join(cache, 'out');
   const cliRoot = values['cli-root'] ?? process.cwd();
   const rows: Row[] = [];
-  console.log(`cache ${cache}; ${runs} run(s) each; ${process.env.QUAROT_CPU_SIMD === '0' ? 'CPU kernels: plain TypeScript (QUAROT_CPU_SIMD=0)' : 'CPU kernels: WebAssembly SIMD'}`);
+  const kernels = values['cli-root'] ? `the CLI of ${cliRoot}` : process.env.QUAROT_CPU_SIMD === '0' ? 'CPU kernels: plain TypeScript (QUAROT_CPU_SIMD=0)' : 'CPU kernels: WebAssembly SIMD';
+  console.log(`cache ${cache}; ${runs} run(s) each; ${kernels}`);
   for (const key of models) {
     const shape = MODELS[key];
     const dir = join(cache, shape.name);
