@@ -28,8 +28,12 @@ import { assertRunnable, preflight } from '../core/pipeline/preflight';
 import { openCliSource } from './source';
 import { openCliBackend } from './backend';
 import { createFsSink, fsFailure } from '../sinks/fs-sink-node';
+import { fileSpool } from '../sinks/file-spool-node';
 import { userFacingMessage } from './errors';
 import { isInside, realpathLoose } from './paths';
+import { normalizeSweepArgv, parseSweepFlags, readSweepEvalText, runSweepCommand, sweepOnlyFlags, SWEEP_USAGE, type ParsedSweep } from './sweep';
+import { checkSweep, pointSettings } from '../eval/sweep';
+import { gridPoints } from '../eval/sweep-grid';
 
 const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [options]
   --bits 4|8|16                 weight bits (16 = rotation/fusion only)        [4]
@@ -61,9 +65,13 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --hub-url URL                 Hub or mirror address                           [https://huggingface.co]
   --token hf_...                Hub token (or env HF_TOKEN); never written anywhere
   --max-shard-size BYTES        shard model.safetensors above this size         [2000000000]
+  --tile-mb N                   process tensors above N MiB of f32 in tiles of about that
+                                size (memory; the bundle's bytes do not depend on it)  [32]
   --report FILE                 also write the per-tensor report as JSON
   --overwrite                   replace an existing --out folder
-  --quiet                       no per-tensor progress lines`;
+  --quiet                       no per-tensor progress lines
+   or: npm run quantize -- --model <dir|org/repo> --sweep [GRID] [--calib SRC] [--pick best|N --out <dir>] [options]
+${SWEEP_USAGE}`;
 
 async function main(): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
@@ -74,12 +82,15 @@ async function main(): Promise<number> {
         rotation: { type: 'string' }, 'block-size': { type: 'string' }, clip: { type: 'string' }, seed: { type: 'string' },
         'quantize-embeddings': { type: 'string' }, dtype: { type: 'string' }, backend: { type: 'string' },
         revision: { type: 'string' }, 'hub-url': { type: 'string' }, token: { type: 'string' },
-        'max-shard-size': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
+        'max-shard-size': { type: 'string' }, 'tile-mb': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         method: { type: 'string' }, calib: { type: 'string' }, 'calib-samples': { type: 'string' }, 'calib-seqlen': { type: 'string' },
         'calib-seed': { type: 'string' }, 'act-order': { type: 'string' }, damp: { type: 'string' },
         codebook: { type: 'string' }, 'input-scales': { type: 'string' }, 'w8-budget': { type: 'string' }, 'bits-override': { type: 'string' },
+        sweep: { type: 'string' }, 'sweep-json': { type: 'string' }, pick: { type: 'string' }, 'eval-text': { type: 'string' },
+        'eval-tokens': { type: 'string' }, 'eval-seqlen': { type: 'string' }, 'eval-windows': { type: 'string' },
       },
+      args: normalizeSweepArgv(process.argv.slice(2)),
       strict: true,
     }));
   } catch (e) {
@@ -87,7 +98,17 @@ async function main(): Promise<number> {
     return 2;
   }
   if (values.help) { process.stdout.write(USAGE + '\n'); return 0; }
-  if (!values.model || !values.out) { process.stderr.write(`error: --model and --out are required\n${USAGE}\n`); return 2; }
+  const sweepFlags = {
+    sweep: values.sweep as string | undefined, sweepJson: values['sweep-json'] as string | undefined, pick: values.pick as string | undefined,
+    evalText: values['eval-text'] as string | undefined, evalTokens: values['eval-tokens'] as string | undefined,
+    evalSeqlen: values['eval-seqlen'] as string | undefined, evalWindows: values['eval-windows'] as string | undefined,
+  };
+  const sweeping = values.sweep !== undefined;
+  if (!sweeping && sweepOnlyFlags(sweepFlags).length > 0) {
+    process.stderr.write(`error: ${sweepOnlyFlags(sweepFlags).join(', ')} only work with --sweep\n`);
+    return 2;
+  }
+  if (!values.model || (!values.out && !sweeping)) { process.stderr.write(`error: --model and --out are required\n${USAGE}\n`); return 2; }
 
   // Ctrl-C (SIGINT) and SIGTERM cancel the run: the pipeline stops at its next step and the
   // partial folder is removed. A second signal removes it at once and exits.
@@ -114,13 +135,20 @@ async function main(): Promise<number> {
       method: values.method ?? (values.calib !== undefined ? 'gptq' : undefined), actOrder: values['act-order'], damp: values.damp,
       codebook: values.codebook, inputScales: values['input-scales'], w8Budget: values['w8-budget'], bitsOverride: values['bits-override'],
     });
+    // The advisor: the grid, the pick and the evaluation flags are checked before anything is read.
+    let sweep: ParsedSweep | undefined;
+    if (sweeping) sweep = parseSweepFlags(sweepFlags, { method: values.method, codebook: values.codebook, w8Budget: values['w8-budget'], out: values.out });
+    if (sweep) checkSweep(settings, sweep.grid, values.calib !== undefined);
+    const needsCalibration = sweep ? gridPoints(sweep.grid).some((p) => usesCalibration(pointSettings(settings, p))) : usesCalibration(settings);
+    const sweepEval = sweep ? await readSweepEvalText(sweep) : undefined;
     const calibArg = values.calib as string | undefined;
     const calibFlags = (['calib-samples', 'calib-seqlen', 'calib-seed', 'act-order', 'damp'] as const).filter((k) => values[k] !== undefined);
     let calibSpec: CalibrationSpec | undefined;
     let calibSource: CalibrationSetSource | undefined;
     // Fitted input scales take calibration when it is given, even with --method rtn.
-    if (usesCalibration(settings) || (settings.inputScales === 'fitted' && settings.bits !== 16 && calibArg !== undefined)) {
+    if (needsCalibration || (settings.inputScales === 'fitted' && settings.bits !== 16 && calibArg !== undefined)) {
       if (calibArg === undefined) {
+        if (sweep) throw new InputError('--sweep: the grid has GPTQ or W8-budget points, which need calibration data: give --calib (a calib.json, a text file, a Hub dataset or demo), or a grid of RTN points with w8=0');
         throw new InputError('--method gptq needs calibration data: give --calib with a calib.json, a text file, a Hub dataset such as wikitext-2-raw-v1, or demo (a demo folder\'s built-in calibration)');
       }
       const counts = { samples: values['calib-samples'], seqlen: values['calib-seqlen'], seed: values['calib-seed'] };
@@ -135,15 +163,21 @@ async function main(): Promise<number> {
         calibSpec = parseCalibrationSpec({ source: calibSource.kind === 'wikitext2' ? calibArg.trim() : `file:${basename(calibArg)}`, ...counts });
       }
     } else if (calibArg !== undefined || calibFlags.length > 0) {
-      process.stderr.write(`notice: ${[calibArg !== undefined ? '--calib' : '', ...calibFlags.map((f) => `--${f}`)].filter(Boolean).join(', ')} not used: ${settings.bits === 16 ? '--bits 16 quantizes nothing' : '--method rtn needs no calibration'}\n`);
+      process.stderr.write(`notice: ${[calibArg !== undefined ? '--calib' : '', ...calibFlags.map((f) => `--${f}`)].filter(Boolean).join(', ')} not used: ${settings.bits === 16 ? '--bits 16 quantizes nothing' : sweep ? 'the grid has no GPTQ or W8 points' : '--method rtn needs no calibration'}\n`);
     }
     const maxShardBytes = values['max-shard-size'] !== undefined ? Number(values['max-shard-size']) : undefined;
     if (maxShardBytes !== undefined && !(Number.isInteger(maxShardBytes) && maxShardBytes > 0)) {
       throw new InputError(`--max-shard-size ${String(values['max-shard-size'])}: expected a positive integer number of bytes`);
     }
-    const outDir = resolve(String(values.out));
+    const tileMb = values['tile-mb'] !== undefined ? Number(values['tile-mb']) : undefined;
+    if (tileMb !== undefined && !(Number.isFinite(tileMb) && tileMb > 0)) {
+      throw new InputError(`--tile-mb ${String(values['tile-mb'])}: expected a positive number of MiB`);
+    }
+    const tileBytes = tileMb !== undefined ? Math.max(1, Math.round(tileMb * 2 ** 20)) : undefined;
+    const outDir = values.out !== undefined ? resolve(String(values.out)) : undefined;
     const reportPath = values.report !== undefined ? resolve(String(values.report)) : undefined;
-    if (reportPath !== undefined) await checkReportPath(reportPath, outDir);
+    if (reportPath !== undefined && sweep) throw new InputError('--report is for a single run; with --sweep use --sweep-json FILE');
+    if (reportPath !== undefined && outDir !== undefined) await checkReportPath(reportPath, outDir);
     const modelArg = String(values.model);
     const notice = (msg: string): void => { process.stderr.write(`notice: ${msg}\n`); };
     const { source, target, localRoots } = await openCliSource(modelArg, {
@@ -154,9 +188,9 @@ async function main(): Promise<number> {
       onNotice: notice,
     });
     // The bundle must never replace, or be written into, the model it is made from.
-    const outReal = await realpathLoose(outDir);
+    const outReal = outDir !== undefined ? await realpathLoose(outDir) : undefined;
     for (const root of localRoots) {
-      const how = outReal === root ? 'is' : isInside(root, outReal) ? 'lies inside' : isInside(outReal, root) ? 'contains' : undefined;
+      const how = outReal === undefined ? undefined : outReal === root ? 'is' : isInside(root, outReal) ? 'lies inside' : isInside(outReal, root) ? 'contains' : undefined;
       if (how) {
         throw new InputError(`--out ${outDir} ${how} the model folder ${root}; write the bundle to a separate folder${values.overwrite ? ' (with --overwrite this would delete the model)' : ''}`);
       }
@@ -170,6 +204,7 @@ async function main(): Promise<number> {
     assertRunnable(pf);
     const backendKind = (values.backend as string | undefined) ?? 'cpu';
     let calibration: PipelineCalibration | undefined;
+    let calibSize: { samples: number; tokens: number } | undefined;
     if (calibSpec) {
       // The calibration set, with the model's tokenizer, before any weight is read.
       const src = calibSource ?? await demoCalibrationSource(source, target.model, undefined, controller.signal);
@@ -178,6 +213,7 @@ async function main(): Promise<number> {
       calibration = built.calibration;
       const set = built.set;
       const rec = calibrationRecord(calibration);
+      calibSize = { samples: set.nsamples, tokens: rec.tokens };
       process.stderr.write(
         `calibration: ${set.source}, ${set.nsamples} × ${set.seqlen} tokens` +
           `${set.origin === 'sampled' ? ` (windows of a ${set.streamTokens}-token stream, seed ${set.seed})` : set.uniform ? ' (calib.json samples as given)' : ` (calib.json samples as given, ${rec.tokens} tokens)`}` +
@@ -185,11 +221,13 @@ async function main(): Promise<number> {
       );
       const cost = gptqCost(pf.config, set.nsamples, rec.tokens / set.nsamples);
       let when = '';
-      if (backendKind === 'cpu') {
+      if (sweep) {
+        // The sweep prints its own estimate (per GPTQ point, and how many there are).
+      } else if (backendKind === 'cpu') {
         const flops = measureHostFlops();
         when = `; on the CPU path at least ${formatSeconds(cost.total / flops)} (this thread's best on the Hessian kernel just now: ≈ ${(flops / 1e9).toFixed(1)} GFLOP/s; the whole run is slower)`;
       }
-      process.stderr.write(
+      if (!sweep) process.stderr.write(
         `GPTQ cost ${describeGptqCost(cost)}${when}.\n` +
           `  (the largest Hessian is ${mbText(cost.largestHessianBytes)}; fewer tokens (--calib-samples, --calib-seqlen) cut the forward and Hessian parts proportionally)\n`,
       );
@@ -198,6 +236,24 @@ async function main(): Promise<number> {
     // On WebGPU the calibration forward runs on the backend's device (its Hessian and GPTQ kernels too).
     if (calibration) calibration = { ...calibration, forward: calibrationForwardFor(backend) };
     const quiet = values.quiet === true;
+    if (sweep) {
+      process.stderr.write(`${source.label}: settings sweep\nbackend: ${backend.description}\n`);
+      const code = await runSweepCommand({
+        parsed: sweep, evalText: sweepEval!, source, target, modelArg, settings, backend, backendKind, config: pf.config, calibration,
+        calibSamples: calibSize?.samples, calibTokens: calibSize?.tokens, maxShardBytes, signal: controller.signal, quiet, outDir,
+        makeSink: outDir === undefined ? undefined : async () => {
+          const sink = await createFsSink({ out: outDir, overwrite: values.overwrite === true, onNotice: notice });
+          partialDir = sink.partialDir;
+          return sink;
+        },
+        out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t),
+      });
+      partialDir = undefined;
+      await backend.dispose();
+      await (source as { close?: () => Promise<void> | void }).close?.();
+      return code;
+    }
+    if (outDir === undefined) throw new InputError('--out is required');
     process.stderr.write(
       `${source.label} → ${outDir}\nbackend: ${backend.description}\nsettings: ${JSON.stringify(settings)}\n` +
         `model: ${pf.tensorCount} tensors, ${(pf.tensorBytes / 1e6).toFixed(1)} MB; ${pf.quantizedCount} to quantize; bundle ≈ ${(pf.outputBytes / 1e6).toFixed(1)} MB` +
@@ -213,7 +269,7 @@ async function main(): Promise<number> {
     const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
     let lastMessage = '';
     const result = await runPipelineWithRestarts({
-      source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal, calibration,
+      source, settings, backend, target, modelArg, maxShardBytes, tileBytes, spool: fileSpool(), signal: controller.signal, calibration,
       onProgress: (e) => {
         const est = meter.update(e);
         if (!quiet && (e.phase === 'calibrate' || e.phase === 'gptq') && e.message && e.message !== lastMessage) {

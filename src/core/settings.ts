@@ -148,3 +148,62 @@ export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>
   }
   return s;
 }
+
+/** One link/URL value that parseSettings refused: the setting, the value as given, why. */
+export interface SettingProblem {
+  key: keyof QuantSettings;
+  value: string;
+  message: string;
+}
+
+/**
+ * Settings from a link, key by key: each valid value is taken, each bad one is reported (and the
+ * default kept in its place), so one typo does not throw away the rest of the link.
+ */
+export function parseSettingsByKey(raw: Partial<Record<keyof QuantSettings, string>>): { settings: QuantSettings; problems: SettingProblem[] } {
+  const settings: QuantSettings = { ...DEFAULT_SETTINGS };
+  const problems: SettingProblem[] = [];
+  for (const key of Object.keys(raw) as (keyof QuantSettings)[]) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    try {
+      (settings as unknown as Record<string, unknown>)[key] = parseSettings({ [key]: value })[key];
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      problems.push({ key, value, message: e.message });
+    }
+  }
+  return { settings, problems };
+}
+
+/**
+ * Plain RTN of the same model, the quality check's baseline: no rotation, round-to-nearest on
+ * the integer grid, every tensor at the run's bits (no budget, no overrides, no fitted input scales). Scheme, clip,
+ * bits, embeddings and dtype stay the run's, so only "QuaRot and its extras" differ.
+ */
+export function plainRtnSettings(s: QuantSettings): QuantSettings {
+  return {
+    ...s, rotation: 'none', method: 'rtn', codebook: 'uniform', w8Budget: 0, bitsOverride: '', inputScales: 'uniform',
+    actOrder: DEFAULT_SETTINGS.actOrder, damp: DEFAULT_SETTINGS.damp,
+  };
+}
+
+/** Whether these settings already are plain RTN (nothing for the quality check to compare with). */
+export function isPlainRtn(s: QuantSettings): boolean {
+  const p = plainRtnSettings(s);
+  if (s.rotation !== 'none') return false;
+  return s.bits === 16 || (s.method === p.method && s.codebook === p.codebook && (s.w8Budget === 0 || s.bits !== 4) && s.bitsOverride === p.bitsOverride && s.inputScales === p.inputScales);
+}
+
+/** What sets these settings apart from plain RTN, for labels: "rotation full, GPTQ, learned codebook, 10 % at 8 bits, bits overrides". */
+export function describeVsPlainRtn(s: QuantSettings): string {
+  const parts = [`rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`];
+  if (s.bits !== 16) {
+    if (s.method === 'gptq') parts.push('GPTQ');
+    if (s.codebook === 'learned') parts.push('learned codebook');
+    if (s.inputScales === 'fitted') parts.push('fitted input scales');
+    if (s.bits === 4 && s.w8Budget > 0) parts.push(`${Number((s.w8Budget * 100).toPrecision(4))} % at 8 bits`);
+    if (s.bitsOverride) parts.push('bits overrides');
+  }
+  return parts.join(', ');
+}

@@ -9,6 +9,7 @@ import { ProgressPanel } from './ProgressPanel';
 import { InspectPanel } from './InspectPanel';
 import { NextStepsPanel, ResultPanel } from './ResultPanel';
 import { QualityPanel } from './QualityPanel';
+import { AdvisorPanel } from './AdvisorPanel';
 
 export function App() {
   const status = useApp((s) => s.status);
@@ -44,6 +45,7 @@ export function App() {
       {hasReports && <InspectPanel />}
       {/* Always there: besides this run's bundle it can check a dropped bundle against its original. */}
       <QualityPanel />
+      <AdvisorPanel />
     </main>
   );
 }

@@ -32,6 +32,7 @@ import type { PathedFile } from '../sources/files/files-source';
 import { calibrateBackend } from './calibrate';
 import type { BackendCalibration } from '../core/estimate';
 import { cancelQuality, checkDroppedPair, checkLastRun, forgetRun, rememberRun } from './quality';
+import { advise, cancelAdvice } from './advise';
 
 /** Adapters that are software rasterisers (their WebGPU is far slower than the CPU path). */
 export const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
@@ -209,7 +210,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
       let calibration: PipelineCalibration | undefined;
       if (usesCalibration(req.settings)) {
         const c = req.calibration;
-        if (!c) throw new InputError('method gptq needs calibration data: choose a calibration source (the demo’s built-in, WikiText-2 or a file), or choose method RTN');
+        if (!c) throw new InputError(`${req.settings.method === 'gptq' ? 'method gptq' : 'the W8 budget'} needs calibration data: choose a calibration source (the demo’s built-in, WikiText-2 or a file), or ${req.settings.method === 'gptq' ? 'choose method RTN' : 'set the budget to 0 (bits overrides need none)'}`);
         const built = await buildPipelineCalibration({
           model: opened.source, modelName: req.target.model, spec: c.spec,
           file: c.file ? { text: await c.file.text(), name: c.fileName ?? 'calibration file' } : undefined,
@@ -368,6 +369,10 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
   checkQualityFiles: (original, bundle, req, cb) => guarded(() => checkDroppedPair(original, bundle, req, cb)),
   async cancelQuality() {
     cancelQuality();
+  },
+  advise: (req, cb) => guarded(() => advise(req, cb, deps)),
+  async cancelAdvice() {
+    cancelAdvice();
   },
   };
 }

@@ -14,6 +14,8 @@ import type { PathedFile } from '../sources/files/files-source';
 import type { DemoModel } from '../demo/catalog';
 import type { QualityCheckResult, QualityProgress } from '../eval/check';
 import type { BundleComparison } from '../eval/compare-bundles';
+import type { SweepPointResult, SweepProgress, SweepResult } from '../eval/sweep';
+import type { SweepGrid } from '../eval/sweep-grid';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'cpu';
 export type { BackendCalibration } from '../core/estimate';
@@ -149,7 +151,7 @@ export interface QualityRequest {
   prompt?: string;
   genTokens: number;
   device: QualityDevice;
-  /** Also quantize the same model with plain RTN (rotation none, other settings equal) and score both on the same windows. */
+  /** Also quantize the same model with plain RTN (src/core/settings.ts plainRtnSettings) and score both on the same windows. */
   compareRtn?: { backend: BackendChoice };
 }
 
@@ -182,6 +184,31 @@ export interface QualityCallbacks {
   onProgress(p: QualityProgress): void;
 }
 
+/** The settings advisor: a grid of settings tried on the model, each scored (src/eval/sweep.ts). */
+export interface AdviceRequest {
+  source: SourceSpec;
+  /** Everything but method, codebook and W8 budget, which each grid point sets. */
+  settings: QuantSettings;
+  grid: SweepGrid;
+  backend: BackendChoice;
+  target: RunTarget;
+  modelArg: string;
+  /** Needed when the grid has GPTQ or W8-budget points. */
+  calibration?: CalibrationRequest;
+  /** The text perplexity is scored on: the first `windows` windows of `seqlen` tokens. */
+  text: QualityTextSpec;
+  seqlen: number;
+  windows: number;
+}
+
+export interface AdviceCallbacks {
+  onProgress(p: SweepProgress): void;
+  onPoint(r: SweepPointResult): void;
+  onNotice(message: string): void;
+}
+
+export type AdviceResult = Omit<SweepResult, 'kept'>;
+
 /** The worker's comlink API. */
 export interface PipelineWorkerApi {
   capabilities(): Promise<WorkerCapabilities>;
@@ -203,6 +230,9 @@ export interface PipelineWorkerApi {
     callbacks: QualityCallbacks,
   ): Promise<Outcome<QualityOutput>>;
   cancelQuality(): Promise<void>;
+  /** Try the grid's settings on the model (in memory, nothing saved) and report each point's perplexity and size. */
+  advise(req: AdviceRequest, callbacks: AdviceCallbacks): Promise<Outcome<{ result: AdviceResult }>>;
+  cancelAdvice(): Promise<void>;
   /** Write a downloaded-zip bundle into a folder sink (OPFS or a picked folder). */
   saveZip(zip: Blob, sink: Exclude<SinkSpec, { kind: 'zip' }>): Promise<Outcome<{ savedTo: string }>>;
 }

@@ -56,14 +56,52 @@ export async function quantizationError(backend: Backend, w: Mat, q: Mat): Promi
   return errorStatsFromRows(e.diff, e.ref);
 }
 
-/** The honest baseline: plain RTN of the original, unfused weights on the integer grid, same scheme and clip. */
+/**
+ * Matrices above this many elements get their plain-RTN baseline from sampled rows (on backends
+ * with `takeRows`): the baseline is a report-only figure, and computing it on every row doubled
+ * the MSE search's work (issue 14).
+ */
+export const BASELINE_SAMPLE_ELEMENTS = 1 << 20;
+
+/**
+ * The rows the baseline of a rows×cols matrix is estimated from, or null for all of them: every
+ * s-th row (s = ⌈rows·cols / BASELINE_SAMPLE_ELEMENTS⌉, so about that many elements) plus the row
+ * holding the matrix's absmax, so a per-tensor step is the whole matrix's.
+ */
+export function baselineSampleRows(rows: number, cols: number, rowAbsMax: Float32Array): Int32Array | null {
+  if (rows * cols <= BASELINE_SAMPLE_ELEMENTS || rows < 2) return null;
+  const stride = Math.ceil((rows * cols) / BASELINE_SAMPLE_ELEMENTS);
+  let top = 0;
+  for (let r = 1; r < rows; r++) if (rowAbsMax[r] > rowAbsMax[top]) top = r;
+  const picked: number[] = [];
+  for (let r = 0; r < rows; r += stride) {
+    if (top > r - stride && top < r) picked.push(top);
+    picked.push(r);
+  }
+  if (top > picked[picked.length - 1]) picked.push(top);
+  return Int32Array.from(picked);
+}
+
+/**
+ * The honest baseline: plain RTN of the original, unfused weights on the integer grid, same
+ * scheme and clip — on sampled rows for large matrices where the backend can take rows
+ * (`sampled` says how many), else on all of them.
+ */
 export async function baselineError(backend: Backend, w0: Mat, rowAbsMax0: Float32Array, choice: QuantChoice, roundToF16: boolean): Promise<ErrorStats> {
   const rtn: QuantChoice = { ...choice, method: 'rtn', codebook: 'uniform', inputScales: 'uniform' };
-  const q = await quantizeMatrix(backend, w0, rowAbsMax0, rtn, roundToF16);
+  const pick = backend.takeRows ? baselineSampleRows(w0.rows, w0.cols, rowAbsMax0) : null;
+  const w = pick ? await backend.takeRows!(w0, pick) : w0;
   try {
-    return await quantizationError(backend, w0, q.mat);
+    const rowMax = pick ? Float32Array.from(pick, (r) => rowAbsMax0[r]) : rowAbsMax0;
+    const q = await quantizeMatrix(backend, w, rowMax, rtn, roundToF16);
+    try {
+      const e = await quantizationError(backend, w, q.mat);
+      return pick ? { ...e, sampled: { rows: pick.length, of: w0.rows } } : e;
+    } finally {
+      backend.release(q.mat);
+    }
   } finally {
-    backend.release(q.mat);
+    if (w !== w0) backend.release(w);
   }
 }
 

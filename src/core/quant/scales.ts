@@ -42,6 +42,131 @@ export interface TensorScales {
 
 const F16_MIN_SUBNORMAL = 2 ** -24;
 
+/** One MSE stage's candidates: the per-row SSE of each is asked of the matrix (rows × alphas.length). */
+export interface MseStage {
+  rowBase: Float32Array;
+  rowInvBase: Float32Array;
+  alphas: Float32Array;
+  invAlphas: Float32Array;
+  qmin: number;
+  qmax: number;
+}
+
+/**
+ * The scale choice from streamed statistics: built from the per-row absmax, it asks for at most
+ * two MSE stages (the per-row SSE of each candidate, which a caller may compute tile by tile
+ * over row ranges and put together in row order) and then lays the scales out. Exactly the f32
+ * (and host f64) arithmetic of `chooseScales`, which is this chooser run on a whole matrix.
+ */
+export class ScaleChooser {
+  private readonly rows: number;
+  private readonly qmin: number;
+  private readonly qmax: number;
+  private readonly rowBase: Float32Array;
+  private readonly rowInvBase: Float32Array;
+  private readonly delta: Float64Array;
+  private readonly alphas: Float32Array;
+  private coarse: Int32Array | null = null;
+  private base2: Float32Array | null = null;
+  private invBase2: Float32Array | null = null;
+  private stageIndex: number;
+
+  constructor(rowAbsMax: Float32Array, bits: Bits, private readonly scheme: Scheme, clip: Clip) {
+    const { qmin, qmax } = gridFor(bits);
+    this.qmin = qmin;
+    this.qmax = qmax;
+    const rows = (this.rows = rowAbsMax.length);
+    let tensorMax = 0;
+    for (let r = 0; r < rows; r++) if (rowAbsMax[r] > tensorMax) tensorMax = rowAbsMax[r];
+    // The range each row's step is based on: its own max (sp) or the tensor's (per_tensor).
+    const rowRange = scheme === 'sp' ? rowAbsMax : new Float32Array(rows).fill(tensorMax);
+    this.rowBase = new Float32Array(rows);
+    this.rowInvBase = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const mr = rowRange[r];
+      this.rowBase[r] = mr / qmax;
+      this.rowInvBase[r] = mr > 0 ? qmax / mr : 0;
+    }
+    // Per row: the step and its inverse (the same for every row with per_tensor), and α chosen.
+    this.delta = new Float64Array(rows);
+    this.alphas = new Float32Array(rows).fill(1);
+    for (let r = 0; r < rows; r++) this.delta[r] = this.rowBase[r];
+    this.stageIndex = clip === 'mse' && tensorMax > 0 ? 0 : 2;
+  }
+
+  /** The next MSE stage to evaluate, or null once the scales are known. */
+  next(): MseStage | null {
+    const { qmin, qmax } = this;
+    if (this.stageIndex === 0) return { rowBase: this.rowBase, rowInvBase: this.rowInvBase, alphas: MSE_ALPHAS, invAlphas: MSE_INV_ALPHAS, qmin, qmax };
+    if (this.stageIndex === 1) return { rowBase: this.base2!, rowInvBase: this.invBase2!, alphas: MSE_REFINE, invAlphas: MSE_INV_REFINE, qmin, qmax };
+    return null;
+  }
+
+  /** The per-row SSE (rows × N, row-major) of the stage `next()` gave. */
+  submit(sse: Float32Array): void {
+    const rows = this.rows;
+    const stage = this.next();
+    if (!stage) throw new Error('ScaleChooser.submit: no MSE stage is pending');
+    const n = stage.alphas.length;
+    if (sse.length !== rows * n) throw new Error(`ScaleChooser.submit: ${sse.length} errors, expected ${rows} rows × ${n}`);
+    const pick = new Int32Array(rows);
+    if (this.scheme === 'sp') {
+      for (let r = 0; r < rows; r++) pick[r] = argminFromTop(sse, r * n, n);
+    } else {
+      // Per-tensor totals: row sums added in row order in f64 on the host (identical on every backend).
+      const totals = new Float64Array(n);
+      for (let r = 0; r < rows; r++) for (let k = 0; k < n; k++) totals[k] += sse[r * n + k];
+      pick.fill(argminFromTop(totals, 0, n));
+    }
+    if (this.stageIndex === 0) {
+      this.coarse = pick;
+      this.base2 = new Float32Array(rows);
+      this.invBase2 = new Float32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        this.base2[r] = this.rowBase[r] * MSE_ALPHAS[pick[r]];
+        this.invBase2[r] = this.rowInvBase[r] * MSE_INV_ALPHAS[pick[r]];
+      }
+    } else {
+      for (let r = 0; r < rows; r++) {
+        this.delta[r] = Math.fround(this.base2![r] * MSE_REFINE[pick[r]]);
+        this.alphas[r] = MSE_ALPHAS[this.coarse![r]] * MSE_REFINE[pick[r]];
+      }
+    }
+    this.stageIndex++;
+  }
+
+  /** The scales, laid out as ANEMLL's input/output scales per FORMAT.md ("Where the scales go"). */
+  result(): TensorScales {
+    if (this.next()) throw new Error('ScaleChooser.result: an MSE stage is still pending');
+    const { rows, delta } = this;
+    const outputScales = new Float32Array(rows);
+    let inputScale: number;
+    if (this.scheme === 'per_tensor') {
+      // Δ in input_scales, output_scales = 1 (FORMAT.md: keeps the loader's raw outputs near true size).
+      inputScale = delta[0] > 0 ? roundToF16(Math.max(delta[0], F16_MIN_SUBNORMAL)) : 1;
+      outputScales.fill(1);
+    } else {
+      // SP: c = geometric mean of the nonzero row steps in input_scales, Δ_r / c in output_scales.
+      let logSum = 0;
+      let count = 0;
+      for (let r = 0; r < rows; r++) if (delta[r] > 0) { logSum += Math.log(delta[r]); count++; }
+      inputScale = count > 0 ? roundToF16(Math.max(Math.exp(logSum / count), F16_MIN_SUBNORMAL)) : 1;
+      for (let r = 0; r < rows; r++) {
+        outputScales[r] = delta[r] > 0 ? roundToF16(Math.max(delta[r] / inputScale, F16_MIN_SUBNORMAL)) : 1;
+      }
+    }
+    const rowStep = new Float32Array(rows);
+    const rowInv = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      // The loader divides by fp16(s_in · s_out): quantize on exactly that step.
+      const step = roundToF16(Math.fround(inputScale * outputScales[r]));
+      rowStep[r] = step;
+      rowInv[r] = step > 0 ? 1 / step : 0;
+    }
+    return { inputScale, outputScales, rowStep, rowInv, alphas: this.alphas };
+  }
+}
+
 /**
  * Choose quantization steps for a matrix already on the backend (after any rotation):
  * absmax or MSE-optimal clip, per tensor or per row (SP), then lay them out as ANEMLL's
@@ -55,78 +180,11 @@ export async function chooseScales(
   scheme: Scheme,
   clip: Clip,
 ): Promise<TensorScales> {
-  const { qmin, qmax } = gridFor(bits);
-  const rows = m.rows;
-  let tensorMax = 0;
-  for (let r = 0; r < rows; r++) if (rowAbsMax[r] > tensorMax) tensorMax = rowAbsMax[r];
-  // The range each row's step is based on: its own max (sp) or the tensor's (per_tensor).
-  const rowRange = scheme === 'sp' ? rowAbsMax : new Float32Array(rows).fill(tensorMax);
-  const rowBase = new Float32Array(rows);
-  const rowInvBase = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const mr = rowRange[r];
-    rowBase[r] = mr / qmax;
-    rowInvBase[r] = mr > 0 ? qmax / mr : 0;
+  const chooser = new ScaleChooser(rowAbsMax, bits, scheme, clip);
+  for (let st = chooser.next(); st; st = chooser.next()) {
+    chooser.submit(await backend.mseRowErrors(m, st.rowBase, st.rowInvBase, st.alphas, st.invAlphas, st.qmin, st.qmax));
   }
-
-  // Per row: the step and its inverse (the same for every row with per_tensor), and α chosen.
-  const delta = new Float64Array(rows);
-  const alphas = new Float32Array(rows).fill(1);
-  for (let r = 0; r < rows; r++) delta[r] = rowBase[r];
-  if (clip === 'mse' && tensorMax > 0) {
-    const stage = async (base: Float32Array, invBase: Float32Array, cand: Float32Array, invCand: Float32Array): Promise<Int32Array> => {
-      const n = cand.length;
-      const sse = await backend.mseRowErrors(m, base, invBase, cand, invCand, qmin, qmax);
-      const pick = new Int32Array(rows);
-      if (scheme === 'sp') {
-        for (let r = 0; r < rows; r++) pick[r] = argminFromTop(sse, r * n, n);
-      } else {
-        // Per-tensor totals: row sums added in row order in f64 on the host (identical on every backend).
-        const totals = new Float64Array(n);
-        for (let r = 0; r < rows; r++) for (let k = 0; k < n; k++) totals[k] += sse[r * n + k];
-        pick.fill(argminFromTop(totals, 0, n));
-      }
-      return pick;
-    };
-    const coarse = await stage(rowBase, rowInvBase, MSE_ALPHAS, MSE_INV_ALPHAS);
-    const base2 = new Float32Array(rows);
-    const invBase2 = new Float32Array(rows);
-    for (let r = 0; r < rows; r++) {
-      base2[r] = rowBase[r] * MSE_ALPHAS[coarse[r]];
-      invBase2[r] = rowInvBase[r] * MSE_INV_ALPHAS[coarse[r]];
-    }
-    const fine = await stage(base2, invBase2, MSE_REFINE, MSE_INV_REFINE);
-    for (let r = 0; r < rows; r++) {
-      delta[r] = Math.fround(base2[r] * MSE_REFINE[fine[r]]);
-      alphas[r] = MSE_ALPHAS[coarse[r]] * MSE_REFINE[fine[r]];
-    }
-  }
-
-  const outputScales = new Float32Array(rows);
-  let inputScale: number;
-  if (scheme === 'per_tensor') {
-    // Δ in input_scales, output_scales = 1 (FORMAT.md: keeps the loader's raw outputs near true size).
-    inputScale = delta[0] > 0 ? roundToF16(Math.max(delta[0], F16_MIN_SUBNORMAL)) : 1;
-    outputScales.fill(1);
-  } else {
-    // SP: c = geometric mean of the nonzero row steps in input_scales, Δ_r / c in output_scales.
-    let logSum = 0;
-    let count = 0;
-    for (let r = 0; r < rows; r++) if (delta[r] > 0) { logSum += Math.log(delta[r]); count++; }
-    inputScale = count > 0 ? roundToF16(Math.max(Math.exp(logSum / count), F16_MIN_SUBNORMAL)) : 1;
-    for (let r = 0; r < rows; r++) {
-      outputScales[r] = delta[r] > 0 ? roundToF16(Math.max(delta[r] / inputScale, F16_MIN_SUBNORMAL)) : 1;
-    }
-  }
-  const rowStep = new Float32Array(rows);
-  const rowInv = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    // The loader divides by fp16(s_in · s_out): quantize on exactly that step.
-    const step = roundToF16(Math.fround(inputScale * outputScales[r]));
-    rowStep[r] = step;
-    rowInv[r] = step > 0 ? 1 / step : 0;
-  }
-  return { inputScale, outputScales, rowStep, rowInv, alphas };
+  return chooser.result();
 }
 
 /** Index of the smallest value; on ties the larger α (higher index) wins. */
