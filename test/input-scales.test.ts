@@ -124,6 +124,8 @@ describe('fitted input scales with calibration and RTN', () => {
     console.log(`tiny checkpoint, RTN rotation none, fit with calibration: mean output error fitted ${mean('written').toFixed(4)}, uniform ${mean('rtn').toFixed(4)}`);
     expect(mean('written')).toBeLessThan(MEAN_BOUND * mean('rtn'));
     expect(qconfig(out.files).method).toBe('rtn');
+    expect(qconfig(out.files).input_scales).toBe('fitted');
+    expect(qconfig(out.files).input_scales_calibration).toMatchObject({ source: 'test', samples: 16, seqlen: 32, tokens: 512 });
   });
 });
 
