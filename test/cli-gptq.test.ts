@@ -193,3 +193,24 @@ describe('quantize CLI: learned codebooks and mixed precision', () => {
     }
   });
 });
+
+describe('quantize CLI: fitted input scales', () => {
+  it('--input-scales fitted with --method rtn --calib: the fit takes the calibration; the card reproduces it; a bad value exits 2', async () => {
+    const model = await tinyModel();
+    const samples = randomSamples(8, 32, 11);
+    const calib = file('calib-insc.json', serializeCalibJson(samples));
+    const out = join(tmp, 'insc-out');
+    const r = await runCli(['--model', model, '--out', out, '--method', 'rtn', '--calib', calib, '--input-scales', 'fitted', '--quiet']);
+    expect(r.stderr).not.toMatch(/error|not used/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('calibrated input scales');
+    const qc = JSON.parse(readFileSync(join(out, 'quantization_config.json'), 'utf8'));
+    expect(qc).toMatchObject({ method: 'rtn', input_scales: 'fitted', input_scales_calibration: { source: 'calib-insc.json', samples: 8, seqlen: 32, token_ids_sha256: await calibIdsSha256(samples) } });
+    expect(readFileSync(join(out, 'README.md'), 'utf8')).toMatch(/--input-scales fitted --method rtn --calib <path to calib-insc\.json> /);
+    const bad = join(tmp, `insc-bad-${n++}`);
+    const e = await runCli(['--model', model, '--out', bad, '--input-scales', 'columns']);
+    expect(e.code, e.stderr).toBe(2);
+    expect(e.stderr).toMatch(/setting input-scales: got "columns"; expected uniform or fitted/);
+    expectNothingWritten(bad);
+  }, 120_000);
+});

@@ -62,6 +62,14 @@ describe('runQuery / parseRunQuery', () => {
     expect(runQuery({ model: 'demo:x' }, DEFAULT_SETTINGS)).not.toMatch(/inscales/);
     expect(cliCommand('demo:x', fitted)).toMatch(/ --dtype f16 --input-scales fitted$/);
     expect(cliCommand('demo:x', DEFAULT_SETTINGS)).not.toMatch(/input-scales/);
+    // RTN with fitted scales takes calibration when given (a Hessian-weighted fit): link and command carry it.
+    const calib: CalibrationSpec = { source: 'demo', samples: 16, seqlen: 32, seed: 3 };
+    const withCalib = runQuery({ model: 'demo:x' }, fitted, calib);
+    expect(withCalib).toContain('&inscales=fitted&calib=demo&csamples=16&cseqlen=32&cseed=3');
+    expect(parseCalibrationSpec(parseRunQuery(withCalib).calibration)).toEqual(calib);
+    expect(cliCommand('demo:x', fitted, undefined, calib)).toMatch(/ --input-scales fitted --method rtn --calib demo --calib-samples 16 --calib-seqlen 32 --calib-seed 3$/);
+    expect(runQuery({ model: 'demo:x' }, DEFAULT_SETTINGS, calib)).not.toMatch(/calib/);
+    expect(cliCommand('demo:x', { ...fitted, bits: 16 }, undefined, calib)).not.toMatch(/calib|input-scales/);
     expect(parseRunQuery('?inscales=rowwise').settings).toEqual({ inputScales: 'rowwise' });
     expect(() => parseSettings(parseRunQuery('?inscales=rowwise').settings)).toThrow(/setting input-scales: got "rowwise"/);
   });

@@ -66,6 +66,14 @@ export function usesCalibration(s: QuantSettings): boolean {
   return s.method === 'gptq' || (s.bits === 4 && s.w8Budget > 0);
 }
 
+/**
+ * Whether calibration, when given, changes the bytes: every run that needs it, and fitted input
+ * scales with RTN (they take it when given — a Hessian-weighted fit — and fit without it otherwise).
+ */
+export function takesCalibration(s: QuantSettings): boolean {
+  return usesCalibration(s) || (s.inputScales === 'fitted' && s.bits !== 16);
+}
+
 /** A W8 budget as the link and the CLI write it: a fraction with at most 6 significant digits ("0.1"). */
 export function budgetText(f: number): string {
   return String(Number(f.toPrecision(6)));
@@ -105,7 +113,7 @@ export function runQuery(target: RunTarget, s: QuantSettings, calib?: Calibratio
     if (s.w8Budget > 0) p.set('w8budget', budgetText(s.w8Budget));
     if (s.bitsOverride) p.set('bitsoverride', s.bitsOverride);
   }
-  if (calib && usesCalibration(s)) {
+  if (calib && takesCalibration(s)) {
     p.set('calib', calib.source);
     p.set('csamples', String(calib.samples));
     p.set('cseqlen', String(calib.seqlen));
@@ -170,7 +178,7 @@ export function cliCommand(modelArg: string, s: QuantSettings, revision?: string
   if (s.rotation === 'block') parts.push(`--block-size ${s.blockSize}`);
   parts.push(`--clip ${s.clip}`, `--seed ${s.seed}`, `--quantize-embeddings ${s.quantizeEmbeddings}`, `--dtype ${s.dtype}`);
   if (s.inputScales === 'fitted' && s.bits !== 16) parts.push('--input-scales fitted');
-  const calibFlags = calib && usesCalibration(s)
+  const calibFlags = calib && takesCalibration(s)
     ? [`--calib ${cliCalibArg(calib.source)}`, `--calib-samples ${calib.samples}`, `--calib-seqlen ${calib.seqlen}`, `--calib-seed ${calib.seed}`]
     : [];
   if (s.method === 'gptq') {

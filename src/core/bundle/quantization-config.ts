@@ -56,7 +56,14 @@ export function quantizationConfigJson(q: QuantizationConfigInput): string {
       weight_bits_per_tensor: Object.fromEntries((q.tensors ?? []).map((t) => [t.name, { bits: t.bits, codebook: t.codebook }])),
     } : {}),
     // Fitted per-column input scales (absent: one value per tensor, as before).
-    ...(s.inputScales === 'fitted' && s.bits !== 16 ? { input_scales: 'fitted' } : {}),
+    // With RTN the fit used calibration when the run had it (GPTQ records its calibration above).
+    ...(s.inputScales === 'fitted' && s.bits !== 16 ? {
+      input_scales: 'fitted',
+      ...(s.method !== 'gptq' && q.calibration ? { input_scales_calibration: {
+        source: q.calibration.source, samples: q.calibration.samples, seqlen: q.calibration.seqlen,
+        tokens: q.calibration.tokens, token_ids_sha256: q.calibration.sha256,
+      } } : {}),
+    } : {}),
     dtype: s.dtype === 'f32' ? 'float32' : 'float16',
     format: s.bits === 16 ? 'plain' : 'anemll_sp',
     source_repo: q.sourceRepo,
