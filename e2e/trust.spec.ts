@@ -215,7 +215,9 @@ describe('trust', () => {
     console.log(`[measured] estimate ${estimate}; run: ${(await page.locator('[data-testid="result"] > p').nth(0).innerText())}`);
     const notices = await page.locator('section[aria-labelledby="progress-h"] .notice').allInnerTexts();
     console.log(`[measured] auto: ${notices.join(' | ')}`);
-    if (/WebGPU \(.*software/.test(detail)) expect(notices.join(' ')).toMatch(/Backend "auto": the CPU, measured faster/);
+    // Which backend wins is a timing (the CPU and a software adapter are close under load); what is
+    // checked here is that "auto" was resolved from the measurement (the choice rule: derive.test.ts).
+    if (/WebGPU \(/.test(detail)) expect(notices.join(' ')).toMatch(/Backend "auto": (the CPU|WebGPU \(.+\)), measured faster for a model this size \(≈ [^;]+; .+ ≈ .+\)\./);
     // A real read rate, not "0.0 MB/s".
     expect(await page.locator('[data-testid="read-rate"]').innerText()).not.toBe('0 MB/s');
 

@@ -1,231 +1,263 @@
 /**
- * npm run bench -- [--layers 2] [--runs 3] [--backend cpu|webgpu] [--no-hub] [--no-kernels]
+ * npm run bench -- [--runs 3] [--models 0.5b,7b] [--backends cpu,webgpu] [--settings defaults,absmax]
+ *                  [--no-numpy] [--cache DIR] [--cli-root DIR]
  *
- * 1. Per-kernel times of the chosen backend on 0.5B-sized matrices (median of --runs, GB/s of
- *    the f32 data touched per pass).
- * 2. The whole pipeline (W4 defaults) on a Qwen2.5-0.5B-shaped checkpoint cut to --layers layers
- *    (full embedding: d 896, F 4864, 14/2 heads, V 151936, BF16), local folder → fs sink:
- *    median wall time, input MB/s, peak RSS and ArrayBuffer memory.
- * 3. The same model streamed from the mock hub (its own process) through @huggingface/hub:
- *    MB/s, peak memory, and CPU time spent outside the backend's math.
- * Speed is measured here, never asserted in tests.
+ * One table: the whole CLI (`npm run quantize`, its own process) on
+ *   0.5b — random BF16 with the exact Qwen2.5-0.5B shapes (24 layers, d 896, F 4864, 14/2 heads,
+ *          vocab 151936, tied; ≈ 988 MB, one file),
+ *   7b   — the Qwen2.5-7B shapes cut to 2 layers (d 3584, F 18944, 28/4 heads, vocab 152064,
+ *          untied; ≈ 3.1 GB in 3 shards),
+ * on the CPU path and on Dawn (npm `webgpu`), with the defaults (W4 sp/mse, embeddings quantized)
+ * and with W4 per_tensor/absmax (full rotation, embeddings not quantized): median wall time of
+ * --runs, input MB/s, peak RSS of the CLI process (/usr/bin/time -v), and the ratio to
+ * scripts/bench-numpy.py (a vectorised numpy script of the same math) on the same checkpoint.
+ * Checkpoints are generated once into --cache (default: <os tmpdir>/quarot-bench-cache), never
+ * into the repository. --cli-root runs the CLI of another checkout (e.g. an older commit, for a
+ * before/after table). Per-kernel times: npm run bench:kernels. Speed is measured here, never
+ * asserted in tests.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Backend, Mat } from '../src/core/ports';
-import { runPipeline } from '../src/core/pipeline/run';
-import { parseSettings } from '../src/core/settings';
-import { residualRotation } from '../src/core/hadamard/rotation';
-import { MSE_ALPHAS, MSE_INV_ALPHAS } from '../src/core/quant/scales';
-import { fitCodebook } from '../src/core/quant/codebook';
-import { roundToF16 } from '../src/core/safetensors/dtype';
-import { makeTinyQwen2 } from '../src/demo/tiny-qwen2';
-import { writeTinyQwen2 } from '../src/demo/tiny-qwen2-node';
-import { createNodeFsSource } from '../src/sources/node-fs-source-node';
-import { createHubSource } from '../src/sources/hub/hub-source';
-import { createFsSink } from '../src/sinks/fs-sink-node';
-import { openCliBackend } from '../src/cli/backend';
 
 const { values } = parseArgs({
   options: {
-    layers: { type: 'string', default: '2' }, runs: { type: 'string', default: '3' }, backend: { type: 'string', default: 'cpu' },
-    'no-hub': { type: 'boolean' }, 'no-kernels': { type: 'boolean' }, 'no-pipeline': { type: 'boolean' },
+    runs: { type: 'string', default: '3' },
+    models: { type: 'string', default: '0.5b,7b' },
+    backends: { type: 'string', default: 'cpu,webgpu' },
+    settings: { type: 'string', default: 'defaults,absmax' },
+    'no-numpy': { type: 'boolean' },
+    cache: { type: 'string' },
+    'cli-root': { type: 'string' },
   },
 });
-const layers = Number(values.layers);
-const runs = Number(values.runs);
+const runs = Math.max(1, Number(values.runs));
+const list = (s: string | undefined): string[] => String(s).split(',').map((x) => x.trim()).filter(Boolean);
+
+interface Shape {
+  name: string; hidden: number; intermediate: number; layers: number; heads: number; kvHeads: number; vocab: number; tie: boolean; shards: number;
+}
+const MODELS: Record<string, Shape> = {
+  '0.5b': { name: 'qwen2.5-0.5b-shaped', hidden: 896, intermediate: 4864, layers: 24, heads: 14, kvHeads: 2, vocab: 151936, tie: true, shards: 1 },
+  '7b': { name: 'qwen2.5-7b-shaped-2-layers', hidden: 3584, intermediate: 18944, layers: 2, heads: 28, kvHeads: 4, vocab: 152064, tie: false, shards: 3 },
+};
+const SETTINGS: Record<string, { label: string; cli: string[]; numpy: string[] }> = {
+  defaults: { label: 'defaults (W4 sp/mse, emb. quantized)', cli: [], numpy: ['--scheme', 'sp', '--clip', 'mse', '--quantize-embeddings', '1'] },
+  absmax: {
+    label: 'W4 per_tensor/absmax, emb. kept',
+    cli: ['--scheme', 'per_tensor', '--clip', 'absmax', '--quantize-embeddings', 'false'],
+    numpy: ['--scheme', 'per_tensor', '--clip', 'absmax', '--quantize-embeddings', '0'],
+  },
+};
+
+// ── checkpoint generation (streamed: a few MB in memory whatever the model) ─────────────────
+
+interface TensorDef { name: string; shape: number[]; kind: 'matrix' | 'norm' | 'bias'; std: number }
+
+function tensorDefs(s: Shape): TensorDef[] {
+  const d = s.hidden;
+  const D = d / s.heads;
+  const kv = s.kvHeads * D;
+  const out: TensorDef[] = [{ name: 'model.embed_tokens.weight', shape: [s.vocab, d], kind: 'matrix', std: 0.02 }];
+  for (let l = 0; l < s.layers; l++) {
+    const p = `model.layers.${l}.`;
+    out.push(
+      { name: `${p}input_layernorm.weight`, shape: [d], kind: 'norm', std: 0.2 },
+      { name: `${p}self_attn.q_proj.weight`, shape: [d, d], kind: 'matrix', std: 0.02 },
+      { name: `${p}self_attn.q_proj.bias`, shape: [d], kind: 'bias', std: 0.1 },
+      { name: `${p}self_attn.k_proj.weight`, shape: [kv, d], kind: 'matrix', std: 0.02 },
+      { name: `${p}self_attn.k_proj.bias`, shape: [kv], kind: 'bias', std: 0.1 },
+      { name: `${p}self_attn.v_proj.weight`, shape: [kv, d], kind: 'matrix', std: 0.02 },
+      { name: `${p}self_attn.v_proj.bias`, shape: [kv], kind: 'bias', std: 0.1 },
+      { name: `${p}self_attn.o_proj.weight`, shape: [d, d], kind: 'matrix', std: 0.02 },
+      { name: `${p}post_attention_layernorm.weight`, shape: [d], kind: 'norm', std: 0.2 },
+      { name: `${p}mlp.gate_proj.weight`, shape: [s.intermediate, d], kind: 'matrix', std: 0.02 },
+      { name: `${p}mlp.up_proj.weight`, shape: [s.intermediate, d], kind: 'matrix', std: 0.02 },
+      { name: `${p}mlp.down_proj.weight`, shape: [d, s.intermediate], kind: 'matrix', std: 0.02 },
+    );
+  }
+  out.push({ name: 'model.norm.weight', shape: [d], kind: 'norm', std: 0.2 });
+  if (!s.tie) out.push({ name: 'lm_head.weight', shape: [s.vocab, d], kind: 'matrix', std: 0.02 });
+  return out;
+}
+
+/** xorshift32 → approximately normal (sum of 4 uniforms) → BF16 (round to nearest even). */
+function fillBf16(out: Uint16Array, state: { s: number }, def: TensorDef): void {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  let s = state.s;
+  for (let i = 0; i < out.length; i++) {
+    let acc = 0;
+    for (let j = 0; j < 4; j++) {
+      s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+      acc += (s >>> 0) / 4294967296;
+    }
+    const z = (acc - 2) * 1.7320508; // unit variance
+    f[0] = def.kind === 'norm' ? 1 + z * def.std : z * def.std;
+    const b = u[0];
+    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  state.s = s;
+}
+
+function generate(dir: string, s: Shape): void {
+  const defs = tensorDefs(s);
+  const bytesOf = (t: TensorDef): number => t.shape.reduce((a, b) => a * b, 1) * 2;
+  const total = defs.reduce((a, t) => a + bytesOf(t), 0);
+  // Contiguous shards of about total/shards bytes, in the order above.
+  const shards: TensorDef[][] = [[]];
+  let inShard = 0;
+  for (const t of defs) {
+    if (inShard > 0 && inShard + bytesOf(t) / 2 > total / s.shards && shards.length < s.shards) { shards.push([]); inShard = 0; }
+    shards[shards.length - 1].push(t);
+    inShard += bytesOf(t);
+  }
+  mkdirSync(dir, { recursive: true });
+  const fileName = (i: number): string => (shards.length === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  const state = { s: 0x9e3779b9 };
+  shards.forEach((group, i) => {
+    const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+    let at = 0;
+    for (const t of group) {
+      header[t.name] = { dtype: 'BF16', shape: t.shape, data_offsets: [at, at + bytesOf(t)] };
+      at += bytesOf(t);
+      weightMap[t.name] = fileName(i);
+    }
+    let json = JSON.stringify(header);
+    json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
+    const fd = openSync(join(dir, fileName(i)), 'w');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    writeSync(fd, len);
+    writeSync(fd, Buffer.from(json, 'utf8'));
+    const chunk = new Uint16Array(1 << 22);
+    for (const t of group) {
+      let left = bytesOf(t) / 2;
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        const part = chunk.subarray(0, n);
+        fillBf16(part, state, t);
+        writeSync(fd, new Uint8Array(part.buffer, 0, n * 2));
+        left -= n;
+      }
+    }
+    closeSync(fd);
+  });
+  if (shards.length > 1) writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  const D = s.hidden / s.heads;
+  void D;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({
+    architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151643, hidden_act: 'silu',
+    hidden_size: s.hidden, initializer_range: 0.02, intermediate_size: s.intermediate, max_position_embeddings: 32768,
+    max_window_layers: s.layers, model_type: 'qwen2', num_attention_heads: s.heads, num_hidden_layers: s.layers,
+    num_key_value_heads: s.kvHeads, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: null,
+    tie_word_embeddings: s.tie, torch_dtype: 'bfloat16', use_cache: true, use_sliding_window: false, vocab_size: s.vocab,
+  }, null, 2));
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: 151643, eos_token_id: 151643 }));
+  writeFileSync(join(dir, '.complete'), String(total));
+}
+
+function inputBytes(dir: string): number {
+  return Number(readFileSync(join(dir, '.complete'), 'utf8'));
+}
+
+// ── runs ─────────────────────────────────────────────────────────────────────────────────────
+
+interface Run { wallS: number; peakRssMb: number }
+
+/** One child process under /usr/bin/time -v: wall seconds and max RSS (MB). */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const useTime = existsSync('/usr/bin/time');
+  const t0 = performance.now();
+  const r = spawnSync(useTime ? '/usr/bin/time' : cmd, useTime ? ['-v', cmd, ...args] : args, {
+    encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26,
+  });
+  const wallS = (performance.now() - t0) / 1000;
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${(r.stderr ?? '').slice(-3000)}`);
+  }
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');
+  return { wallS, peakRssMb: m ? Number(m[1]) / 1024 : NaN };
+}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
-/** Peak RSS / ArrayBuffer bytes while `fn` runs (sampled every 20 ms). */
-async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peakRss: number; peakArrayBuffers: number }> {
-  let peakRss = 0;
-  let peakArrayBuffers = 0;
-  const sample = (): void => {
-    const m = process.memoryUsage();
-    peakRss = Math.max(peakRss, m.rss);
-    peakArrayBuffers = Math.max(peakArrayBuffers, m.arrayBuffers);
-  };
-  const timer = setInterval(sample, 20);
-  try {
-    const value = await fn();
-    sample();
-    return { value, peakRss, peakArrayBuffers };
-  } finally {
-    clearInterval(timer);
-  }
+function numpyAvailable(): string | null {
+  const r = spawnSync('python3', ['-c', 'import numpy; print(numpy.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
 }
 
-/** A Backend proxy that adds up the wall time spent inside backend calls. */
-function timedBackend(inner: Backend): { backend: Backend; ms: () => number } {
-  let total = 0;
-  const backend = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        const t0 = performance.now();
-        const r = v.apply(target, args);
-        if (r instanceof Promise) return r.finally(() => { total += performance.now() - t0; });
-        total += performance.now() - t0;
-        return r;
-      };
-    },
+interface Row { model: string; backend: string; settings: string; runs: Run[]; inMb: number; numpy?: Run[] }
+
+function main(): void {
+  const cache = values.cache ?? join(tmpdir(), 'quarot-bench-cache');
+  const models = list(values.models);
+  const backends = list(values.backends);
+  const settings = list(values.settings);
+  for (const m of models) if (!MODELS[m]) throw new Error(`--models: unknown ${m} (expected ${Object.keys(MODELS).join(', ')})`);
+  for (const s of settings) if (!SETTINGS[s]) throw new Error(`--settings: unknown ${s} (expected ${Object.keys(SETTINGS).join(', ')})`);
+  for (const b of backends) if (b !== 'cpu' && b !== 'webgpu') throw new Error(`--backends: unknown ${b} (expected cpu, webgpu)`);
+  let numpy = values['no-numpy'] ? null : numpyAvailable();
+  if (!values['no-numpy'] && !numpy) console.log('note: python3 with numpy not found — the numpy column is skipped (pip install numpy to get it)');
+  if (values['no-numpy']) numpy = null;
+  const out = join(cache, 'out');
+  const cliRoot = values['cli-root'] ?? process.cwd();
+  const rows: Row[] = [];
+  console.log(`cache ${cache}; ${runs} run(s) each; ${process.env.QUAROT_CPU_SIMD === '0' ? 'CPU kernels: plain TypeScript (QUAROT_CPU_SIMD=0)' : 'CPU kernels: WebAssembly SIMD'}`);
+  for (const key of models) {
+    const shape = MODELS[key];
+    const dir = join(cache, shape.name);
+    if (!existsSync(join(dir, '.complete'))) {
+      console.log(`generating ${shape.name} (random BF16) into ${dir} …`);
+      const t0 = performance.now();
+      rmSync(dir, { recursive: true, force: true });
+      generate(dir, shape);
+      console.log(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    const inMb = inputBytes(dir) / 1e6;
+    for (const sk of settings) {
+      const set = SETTINGS[sk];
+      let numpyRuns: Run[] | undefined;
+      if (numpy) {
+        numpyRuns = [];
+        for (let r = 0; r < runs; r++) {
+          numpyRuns.push(timed('python3', ['scripts/bench-numpy.py', '--model', dir, '--out', join(out, 'numpy'), ...set.numpy]));
+          rmSync(join(out, 'numpy'), { recursive: true, force: true });
+          console.log(`  numpy ${shape.name} ${sk}: ${numpyRuns[r].wallS.toFixed(2)} s, ${numpyRuns[r].peakRssMb.toFixed(0)} MB`);
+        }
+      }
+      for (const backend of backends) {
+        const rs: Run[] = [];
+        for (let r = 0; r < runs; r++) {
+          rmSync(join(out, 'cli'), { recursive: true, force: true });
+          rs.push(timed(process.execPath, ['--import', 'tsx', join(cliRoot, 'src/cli/quantize.ts'), '--model', dir, '--out', join(out, 'cli'), '--backend', backend, '--quiet', '--overwrite', ...set.cli], { EGL_PLATFORM: 'surfaceless' }));
+          console.log(`  cli ${backend} ${shape.name} ${sk}: ${rs[r].wallS.toFixed(2)} s, ${rs[r].peakRssMb.toFixed(0)} MB`);
+        }
+        rmSync(join(out, 'cli'), { recursive: true, force: true });
+        rows.push({ model: shape.name, backend, settings: set.label, runs: rs, inMb, numpy: numpyRuns });
+      }
+    }
+  }
+  rmSync(out, { recursive: true, force: true });
+
+  const header = ['checkpoint', 'backend', 'settings', `wall (median of ${runs})`, 'MB/s in', 'peak RSS', ...(numpy ? ['numpy wall', 'numpy RSS', 'CLI / numpy'] : [])];
+  const table = rows.map((r) => {
+    const wall = median(r.runs.map((x) => x.wallS));
+    const rss = Math.max(...r.runs.map((x) => x.peakRssMb));
+    const cells = [r.model, r.backend, r.settings, `${wall.toFixed(2)} s`, (r.inMb / wall).toFixed(0), `${rss.toFixed(0)} MB`];
+    if (numpy && r.numpy) {
+      const nw = median(r.numpy.map((x) => x.wallS));
+      cells.push(`${nw.toFixed(2)} s`, `${Math.max(...r.numpy.map((x) => x.peakRssMb)).toFixed(0)} MB`, `${(wall / nw).toFixed(2)}×`);
+    }
+    return cells;
   });
-  return { backend, ms: () => total };
+  console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
+  for (const c of table) console.log(`| ${c.join(' | ')} |`);
+  console.log(`\nwall = the whole CLI process (Node start and tsx included); peak RSS of that process (/usr/bin/time -v).${numpy ? ` numpy ${numpy}: scripts/bench-numpy.py, same math, same checkpoint.` : ''}`);
+  void statSync;
 }
 
-async function benchKernels(backend: Backend): Promise<void> {
-  console.log(`\n## Kernels (${backend.description}), median of ${runs}`);
-  const rows = 896;
-  const cols = 4864;
-  const n = rows * cols;
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = Math.sin(i * 12.9898) * 0.05;
-  const bytes = new Uint8Array(data.buffer);
-  const gb = (ms: number, passes = 1): string => `${((n * 4 * passes) / (ms / 1000) / 1e9).toFixed(2)} GB/s`;
-  const time = async (label: string, fn: (m: Mat) => Promise<unknown>, passes = 1): Promise<void> => {
-    const times: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const m = await backend.upload(bytes, 'F32', rows, cols);
-      const t0 = performance.now();
-      await fn(m);
-      times.push(performance.now() - t0);
-      backend.release(m);
-    }
-    console.log(`${label.padEnd(44)} ${fmt(median(times)).padStart(10)}  ${gb(median(times), passes)}`);
-  };
-  const rowRot = residualRotation(cols === 4864 ? 896 : cols, 'full', 64, 0);
-  {
-    const bf16 = new Uint8Array(n * 2);
-    const times: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      backend.release(await backend.upload(bf16, 'BF16', rows, cols));
-      times.push(performance.now() - t0);
-    }
-    console.log(`${'upload+decode BF16 896×4864'.padEnd(44)} ${fmt(median(times)).padStart(10)}  ${gb(median(times))}`);
-  }
-  await time('rowAbsMax 896×4864', (m) => backend.rowAbsMax(m));
-  const wide = await backend.upload(new Uint8Array(new Float32Array(4864 * 896).buffer), 'F32', 4864, 896);
-  const t0 = performance.now();
-  await backend.rotateRows(wide, rowRot);
-  console.log(`${'rotateRows 4864×896 (full, 28·32)'.padEnd(44)} ${fmt(performance.now() - t0).padStart(10)}`);
-  backend.release(wide);
-  await time('rotateColumns 896×4864 (full, 28·32)', (m) => backend.rotateColumns(m, rowRot));
-  const base = new Float32Array(rows).fill(0.05 / 7);
-  const invBase = new Float32Array(rows).fill(7 / 0.05);
-  await time(`mseRowErrors 896×4864 × ${MSE_ALPHAS.length} candidates`, (m) => backend.mseRowErrors(m, base, invBase, MSE_ALPHAS, MSE_INV_ALPHAS, -8, 7), MSE_ALPHAS.length);
-  await time('quantize 896×4864 (+f16 round)', async (m) => backend.release((await backend.quantize(m, base, invBase, -8, 7, true)).mat));
-  for (const bits of [4, 8]) {
-    const steps = new Float32Array(rows).fill(roundToF16(0.05 / (2 ** (bits - 1) - 1)));
-    const invs = steps.map((s) => 1 / s);
-    const times: number[] = [];
-    let fit = fitCodebook(data, rows, cols, { bits, rowStep: steps, rowInv: invs });
-    for (let r = 0; r < runs; r++) {
-      const t = performance.now();
-      fit = fitCodebook(data, rows, cols, { bits, rowStep: steps, rowInv: invs, columnWeights: new Float64Array(cols).fill(1) });
-      times.push(performance.now() - t);
-    }
-    console.log(`${`fitCodebook W${bits} 896×4864 (host, ${fit.iterations} Lloyd its)`.padEnd(44)} ${fmt(median(times)).padStart(10)}  ${gb(median(times))}`);
-    await time(`quantizeToCodebook W${bits} 896×4864 (+f16)`, async (m) => backend.release((await backend.quantizeToCodebook(m, steps, invs, fit.entries, true)).mat));
-  }
-  await time('histogram 896×4864 (128 bins)', (m) => backend.histogram(m, 0.05, 128));
-  await time('read F16 896×4864', (m) => backend.read(m, 'F16'));
-}
-
-async function main(): Promise<void> {
-  const backendKind = String(values.backend);
-  const makeBackend = () => openCliBackend(backendKind, (msg) => console.log(`notice: ${msg}`));
-  if (!values['no-kernels']) {
-    const b = await makeBackend();
-    await benchKernels(b);
-    await b.dispose();
-  }
-  if (values['no-pipeline']) return;
-
-  const tmp = mkdtempSync(join(tmpdir(), 'quarot-bench-'));
-  try {
-    const dir = join(tmp, 'qwen2.5-0.5b-shaped');
-    console.log(`\n## Generating a Qwen2.5-0.5B-shaped checkpoint with ${layers} layer(s) (BF16)…`);
-    const model = makeTinyQwen2({ hidden: 896, intermediate: 4864, layers, heads: 14, kvHeads: 2, vocab: 151936, tie: true, seed: 1, outliers: true, ropeTheta: 1e6, eps: 1e-6 });
-    await writeTinyQwen2(dir, model, { dtype: 'BF16' });
-    let params = 0;
-    for (const t of model.tensors.values()) params += t.data.length;
-    model.tensors.clear();
-    const inBytes = params * 2;
-    console.log(`${(params / 1e6).toFixed(1)} M parameters, ${(inBytes / 1e6).toFixed(0)} MB`);
-    const settings = parseSettings({});
-
-    const report = (label: string, walls: number[], peakRss: number, peakAb: number, mathMs: number, cpuMs: number): void => {
-      const wall = median(walls);
-      console.log(
-        `${label}: median ${fmt(wall)} (runs: ${walls.map(fmt).join(', ')}), ${(inBytes / 1e6 / (wall / 1000)).toFixed(1)} MB/s in; ` +
-          `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, peak ArrayBuffers ${(peakAb / 2 ** 20).toFixed(0)} MiB; ` +
-          `backend math ${fmt(mathMs)} (${((100 * mathMs) / wall).toFixed(0)} % of wall), everything else (I/O, parsing, encoding, network) ${fmt(wall - mathMs)}; process CPU ${fmt(cpuMs)}`,
-      );
-    };
-    const measure = async (label: string, openSource: () => Promise<{ source: Parameters<typeof runPipeline>[0]['source']; close: () => Promise<void> }>): Promise<void> => {
-      const walls: number[] = [];
-      let peakRss = 0;
-      let peakAb = 0;
-      let math = 0;
-      let cpu = 0;
-      for (let r = 0; r < runs; r++) {
-        const { source, close } = await openSource();
-        const timed = timedBackend(await makeBackend());
-        const out = join(tmp, `out-${r}`);
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        const run = await withPeakMemory(async () =>
-          runPipeline({ source, sink: await createFsSink({ out }), settings, backend: timed.backend, target: { model: 'bench' } }),
-        );
-        walls.push(performance.now() - t0);
-        const c = process.cpuUsage(cpu0);
-        cpu = (c.user + c.system) / 1000;
-        math = timed.ms();
-        peakRss = Math.max(peakRss, run.peakRss);
-        peakAb = Math.max(peakAb, run.peakArrayBuffers);
-        await timed.backend.dispose();
-        await close();
-        rmSync(out, { recursive: true, force: true });
-      }
-      report(label, walls, peakRss, peakAb, math, cpu);
-    };
-
-    console.log(`\n## Pipeline, W4 sp/mse full, ${backendKind} backend (median of ${runs})`);
-    await measure('local folder → fs sink', async () => {
-      const source = await createNodeFsSource(dir);
-      return { source, close: () => source.close() };
-    });
-
-    if (!values['no-hub']) {
-      const server = spawn(process.execPath, ['--import', 'tsx', 'scripts/mock-hub-serve.ts', `bench/qwen2.5-0.5b-shaped=${dir}`], { stdio: ['pipe', 'pipe', 'inherit'] });
-      const url = await new Promise<string>((resolve, reject) => {
-        let buf = '';
-        server.stdout!.on('data', (d: Buffer) => {
-          buf += d.toString();
-          const m = /MOCK_HUB_URL=(\S+)/.exec(buf);
-          if (m) resolve(m[1]);
-        });
-        server.on('exit', (code) => reject(new Error(`mock hub exited with ${code}`)));
-      });
-      try {
-        await measure(`mock hub (${url}) → fs sink`, async () => {
-          const source = await createHubSource({ repo: 'bench/qwen2.5-0.5b-shaped', hubUrl: url });
-          return { source, close: async () => source.close() };
-        });
-      } finally {
-        server.kill('SIGTERM');
-      }
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-main().catch((e) => { console.error(e); process.exit(1); });
+main();

@@ -94,6 +94,30 @@ describe('quantize CLI', () => {
     }
   });
 
+  it('--tile-mb: 2 KiB tiles streamed from a hub (temp-file spool) give the default run\'s bytes; the spool is removed; 0 is refused', async () => {
+    const model = await tinyModel({ seed: 11 });
+    const hub = await startMockHub({ repos: { 'org/tiled': { dir: model, revisions: { v1: 'b'.repeat(40) } } } });
+    const spoolDir = mkdtempSync(join(tmp, 'spool-'));
+    try {
+      const tiled = join(tmp, 'tiled-hub');
+      const r = await runCli(['--model', 'org/tiled', '--revision', 'v1', '--hub-url', hub.url, '--out', tiled, '--quiet', '--tile-mb', String(2048 / 2 ** 20)], {
+        env: { ...process.env, TMPDIR: spoolDir },
+      });
+      expect(r.stderr).not.toMatch(/^error/m);
+      expect(r.code).toBe(0);
+      expect(readdirSync(spoolDir).filter((f) => f.startsWith('quarot-spool-'))).toEqual([]);
+      const whole = join(tmp, 'whole-local');
+      expect((await cli(['--model', model, '--out', whole, '--quiet'])).code).toBe(0);
+      // The embedding (64 × 64 f32, 16 KiB) and every projection (≥ 64 × 64) are above 2 KiB: all tiled.
+      expect(readFileSync(join(tiled, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors')))).toBe(true);
+      const bad = await cli(['--model', model, '--out', join(tmp, 'tile0'), '--tile-mb', '0']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--tile-mb 0: expected a positive number of MiB');
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('shards above --max-shard-size with Hugging Face names and an index', async () => {
     const out = join(tmp, 'sharded');
     const r = await cli(['--model', await tinyModel(), '--out', out, '--max-shard-size', '60000', '--quiet']);

@@ -48,9 +48,9 @@ function qconfig(files: Record<string, Uint8Array>) {
 }
 
 describe('GPTQ + learned codebook + 10 % at 8 bits', () => {
-  // Issue 12 targets mean KL ≤ 0.12 here; measured 0.277 (GPTQ alone 0.177): the sensitivity ranking and the
-  // learned codebook do not yet pay on this model. The bound guards today's figure, not the target.
-  test('outlier model: mean KL ≤ 0.30; 4- and 8-bit tensors with learned codebooks pass the SP format check', { timeout: 600_000 }, async () => {
+  // Issue 12's target. Measured 0.0121 with the layer-output sensitivity ranking (layer 0 q/k_proj at 8 bits,
+  // 8.3 % of the parameters); GPTQ alone 0.177, GPTQ + learned codebook 0.277, ranking by tr(ΔHΔᵀ)/tr(WHWᵀ) 0.277.
+  test('outlier model: mean KL ≤ 0.12; 4- and 8-bit tensors with learned codebooks pass the SP format check', { timeout: 600_000 }, async () => {
     const opts = { hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed: 11, outliers: true };
     const files = await tinyModelFiles(opts);
     const rand = mulberry32(3);
@@ -65,7 +65,7 @@ describe('GPTQ + learned codebook + 10 % at 8 bits', () => {
     const params8 = out.result.reports.filter((r) => r.kind === 'projection' && r.bits === 8).reduce((n, r) => n + r.shape[0] * r.shape[1], 0);
     const params = out.result.reports.filter((r) => r.kind === 'projection').reduce((n, r) => n + r.shape[0] * r.shape[1], 0);
     console.log(`outlier model, GPTQ + learned codebook + W8 budget 0.10: mean KL ${kl.toFixed(4)}; ${per.filter((t) => t.bits === 8).length} of ${per.length} projections at 8 bits (${(100 * params8 / params).toFixed(1)} % of parameters)`);
-    expect(kl).toBeLessThanOrEqual(0.3);
+    expect(kl).toBeLessThanOrEqual(0.12);
     expect(params8).toBeGreaterThan(0);
     expect(params8 / params).toBeLessThanOrEqual(0.1);
     expect(qc.weight_bits).toBe(4);
@@ -75,6 +75,7 @@ describe('GPTQ + learned codebook + 10 % at 8 bits', () => {
     expect([...bitsSeen].sort()).toEqual([4, 8]);
   });
 
+  // Issue 12's target. Measured 3.7931 (FP 3.5701; 3.8252 with the earlier per-tensor ranking).
   test('tinystories-260k: perplexity ≤ 3.85 (first 40 windows), calibration 64 × 256 from the second half of eval.txt', { timeout: 600_000 }, async ({ fixtureFiles }) => {
     const tokens: number[] = JSON.parse(readFileSync(join(FIXTURE_DIR, 'eval.tokens.json'), 'utf8')).ids;
     const demo = demoCalibrationFromEval(readFileSync(join(FIXTURE_DIR, 'eval.txt'), 'utf8'), JSON.parse(readFileSync(join(FIXTURE_DIR, 'eval.tokens.json'), 'utf8')));

@@ -28,6 +28,7 @@ import { assertRunnable, preflight } from '../core/pipeline/preflight';
 import { openCliSource } from './source';
 import { openCliBackend } from './backend';
 import { createFsSink, fsFailure } from '../sinks/fs-sink-node';
+import { fileSpool } from '../sinks/file-spool-node';
 import { userFacingMessage } from './errors';
 import { isInside, realpathLoose } from './paths';
 import { normalizeSweepArgv, parseSweepFlags, readSweepEvalText, runSweepCommand, sweepOnlyFlags, SWEEP_USAGE, type ParsedSweep } from './sweep';
@@ -54,6 +55,9 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --act-order BOOL              GPTQ: columns in descending Hessian-diagonal order [true]
   --damp F                      GPTQ: dampening, fraction of the mean diagonal  [0.01]
   --codebook uniform|learned    projections' codebook: integer grid, or 2^b entries fitted per tensor [uniform]
+  --input-scales uniform|fitted projections' input_scales: one value, or a scale per input column fitted
+                                with the row scales (weighted by the Hessian diagonal when --calib is
+                                given, also with --method rtn) [uniform]
   --w8-budget F                 keep the projections most sensitive on calibration data at 8 bits,
                                 at most F (or N%) of the projection parameters (needs --calib)  [0]
   --bits-override SPEC          per-tensor bits, e.g. 'down_proj=8,layers.0.*=8' (16 = unquantized)
@@ -61,6 +65,8 @@ const USAGE = `usage: npm run quantize -- --model <dir|org/repo> --out <dir> [op
   --hub-url URL                 Hub or mirror address                           [https://huggingface.co]
   --token hf_...                Hub token (or env HF_TOKEN); never written anywhere
   --max-shard-size BYTES        shard model.safetensors above this size         [2000000000]
+  --tile-mb N                   process tensors above N MiB of f32 in tiles of about that
+                                size (memory; the bundle's bytes do not depend on it)  [32]
   --report FILE                 also write the per-tensor report as JSON
   --overwrite                   replace an existing --out folder
   --quiet                       no per-tensor progress lines
@@ -76,11 +82,11 @@ async function main(): Promise<number> {
         rotation: { type: 'string' }, 'block-size': { type: 'string' }, clip: { type: 'string' }, seed: { type: 'string' },
         'quantize-embeddings': { type: 'string' }, dtype: { type: 'string' }, backend: { type: 'string' },
         revision: { type: 'string' }, 'hub-url': { type: 'string' }, token: { type: 'string' },
-        'max-shard-size': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
+        'max-shard-size': { type: 'string' }, 'tile-mb': { type: 'string' }, report: { type: 'string' }, overwrite: { type: 'boolean' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         method: { type: 'string' }, calib: { type: 'string' }, 'calib-samples': { type: 'string' }, 'calib-seqlen': { type: 'string' },
         'calib-seed': { type: 'string' }, 'act-order': { type: 'string' }, damp: { type: 'string' },
-        codebook: { type: 'string' }, 'w8-budget': { type: 'string' }, 'bits-override': { type: 'string' },
+        codebook: { type: 'string' }, 'input-scales': { type: 'string' }, 'w8-budget': { type: 'string' }, 'bits-override': { type: 'string' },
         sweep: { type: 'string' }, 'sweep-json': { type: 'string' }, pick: { type: 'string' }, 'eval-text': { type: 'string' },
         'eval-tokens': { type: 'string' }, 'eval-seqlen': { type: 'string' }, 'eval-windows': { type: 'string' },
       },
@@ -127,7 +133,7 @@ async function main(): Promise<number> {
       clip: values.clip, seed: values.seed, quantizeEmbeddings: values['quantize-embeddings'], dtype: values.dtype,
       // Calibration data means GPTQ unless the method is named.
       method: values.method ?? (values.calib !== undefined ? 'gptq' : undefined), actOrder: values['act-order'], damp: values.damp,
-      codebook: values.codebook, w8Budget: values['w8-budget'], bitsOverride: values['bits-override'],
+      codebook: values.codebook, inputScales: values['input-scales'], w8Budget: values['w8-budget'], bitsOverride: values['bits-override'],
     });
     // The advisor: the grid, the pick and the evaluation flags are checked before anything is read.
     let sweep: ParsedSweep | undefined;
@@ -139,7 +145,8 @@ async function main(): Promise<number> {
     const calibFlags = (['calib-samples', 'calib-seqlen', 'calib-seed', 'act-order', 'damp'] as const).filter((k) => values[k] !== undefined);
     let calibSpec: CalibrationSpec | undefined;
     let calibSource: CalibrationSetSource | undefined;
-    if (needsCalibration) {
+    // Fitted input scales take calibration when it is given, even with --method rtn.
+    if (needsCalibration || (settings.inputScales === 'fitted' && settings.bits !== 16 && calibArg !== undefined)) {
       if (calibArg === undefined) {
         if (sweep) throw new InputError('--sweep: the grid has GPTQ or W8-budget points, which need calibration data: give --calib (a calib.json, a text file, a Hub dataset or demo), or a grid of RTN points with w8=0');
         throw new InputError('--method gptq needs calibration data: give --calib with a calib.json, a text file, a Hub dataset such as wikitext-2-raw-v1, or demo (a demo folder\'s built-in calibration)');
@@ -162,6 +169,11 @@ async function main(): Promise<number> {
     if (maxShardBytes !== undefined && !(Number.isInteger(maxShardBytes) && maxShardBytes > 0)) {
       throw new InputError(`--max-shard-size ${String(values['max-shard-size'])}: expected a positive integer number of bytes`);
     }
+    const tileMb = values['tile-mb'] !== undefined ? Number(values['tile-mb']) : undefined;
+    if (tileMb !== undefined && !(Number.isFinite(tileMb) && tileMb > 0)) {
+      throw new InputError(`--tile-mb ${String(values['tile-mb'])}: expected a positive number of MiB`);
+    }
+    const tileBytes = tileMb !== undefined ? Math.max(1, Math.round(tileMb * 2 ** 20)) : undefined;
     const outDir = values.out !== undefined ? resolve(String(values.out)) : undefined;
     const reportPath = values.report !== undefined ? resolve(String(values.report)) : undefined;
     if (reportPath !== undefined && sweep) throw new InputError('--report is for a single run; with --sweep use --sweep-json FILE');
@@ -257,7 +269,7 @@ async function main(): Promise<number> {
     const restartNotice = (err: Error, attempt: number): void => { process.stderr.write(`notice: ${err.message}; starting over (restart ${attempt})\n`); };
     let lastMessage = '';
     const result = await runPipelineWithRestarts({
-      source, settings, backend, target, modelArg, maxShardBytes, signal: controller.signal, calibration,
+      source, settings, backend, target, modelArg, maxShardBytes, tileBytes, spool: fileSpool(), signal: controller.signal, calibration,
       onProgress: (e) => {
         const est = meter.update(e);
         if (!quiet && (e.phase === 'calibrate' || e.phase === 'gptq') && e.message && e.message !== lastMessage) {
@@ -282,7 +294,7 @@ async function main(): Promise<number> {
     const calibSummary = formatCalibSummary(result.reports);
     if (calibSummary) process.stdout.write(`${calibSummary}\n\n`);
     process.stdout.write(
-      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}${calibration ? ', GPTQ' : ''}) ` +
+      `quantized ${result.plan.quantizedCount} tensors (${settings.bits}-bit ${settings.scheme}/${settings.clip}, rotation ${settings.rotation}${calibration ? (settings.method === 'gptq' ? ', GPTQ' : ', calibrated input scales') : ''}) ` +
         `in ${(result.elapsedMs / 1000).toFixed(2)} s on ${result.backend}\n` +
         `wrote ${result.files.length} files, ${(result.bytesWritten / 1e6).toFixed(2)} MB, to ${outDir}\n`,
     );

@@ -56,16 +56,29 @@ export function parseCalibrationSpec(raw: { source?: unknown; samples?: unknown;
   };
 }
 
-/** Whether a run with these settings uses calibration at all. */
+/**
+ * Whether a run with these settings uses calibration at all: GPTQ (4 or 8 bits), or a W8 budget
+ * at 4 bits (the sensitivity ranking; at 8 bits every projection already has 8 bits, and the
+ * pipeline ignores the budget there). Bits 16 quantizes nothing.
+ */
 export function usesCalibration(s: QuantSettings): boolean {
-  return (s.method === 'gptq' || s.w8Budget > 0) && s.bits !== 16;
+  if (s.bits === 16) return false;
+  return s.method === 'gptq' || (s.bits === 4 && s.w8Budget > 0);
+}
+
+/** A W8 budget as the link and the CLI write it: a fraction with at most 6 significant digits ("0.1"). */
+export function budgetText(f: number): string {
+  return String(Number(f.toPrecision(6)));
 }
 
 /**
  * Query string that reproduces a run in the app (the "shareable link"), e.g.
  * `?model=Qwen%2FQwen2.5-0.5B&revision=…&bits=4&scheme=sp&…`. Every setting is written,
  * defaults included, so a link keeps meaning the same bytes if defaults ever change. GPTQ's
- * settings and its calibration are written for GPTQ runs only (RTN's bytes do not depend on them).
+ * settings are written for GPTQ runs only (RTN's bytes do not depend on them); the calibration
+ * whenever the run uses it (GPTQ, or a W8 budget at 4 bits). The codebook, W8 budget and bits
+ * overrides came later: they are written when not the default (a link without them meant, and
+ * still means, the integer grid, no budget, no overrides), and only when something is quantized.
  */
 export function runQuery(target: RunTarget, s: QuantSettings, calib?: CalibrationSpec | null): string {
   const p = new URLSearchParams();
@@ -81,17 +94,36 @@ export function runQuery(target: RunTarget, s: QuantSettings, calib?: Calibratio
   p.set('embed', s.quantizeEmbeddings ? '1' : '0');
   p.set('dtype', s.dtype);
   p.set('method', s.method);
+  // Written only when fitted, so the links (and model cards) of existing runs keep their bytes.
+  if (s.inputScales === 'fitted' && s.bits !== 16) p.set('inscales', 'fitted');
   if (s.method === 'gptq') {
     p.set('actorder', s.actOrder ? '1' : '0');
     p.set('damp', String(s.damp));
-    if (calib) {
-      p.set('calib', calib.source);
-      p.set('csamples', String(calib.samples));
-      p.set('cseqlen', String(calib.seqlen));
-      p.set('cseed', String(calib.seed));
-    }
+  }
+  if (s.bits !== 16) {
+    if (s.codebook !== 'uniform') p.set('codebook', s.codebook);
+    if (s.w8Budget > 0) p.set('w8budget', budgetText(s.w8Budget));
+    if (s.bitsOverride) p.set('bitsoverride', s.bitsOverride);
+  }
+  if (calib && usesCalibration(s)) {
+    p.set('calib', calib.source);
+    p.set('csamples', String(calib.samples));
+    p.set('cseqlen', String(calib.seqlen));
+    p.set('cseed', String(calib.seed));
   }
   return `?${p.toString()}`;
+}
+
+/** Query key → setting, as runQuery writes them. */
+export const LINK_SETTING_KEYS: readonly (readonly [string, keyof QuantSettings])[] = [
+  ['bits', 'bits'], ['scheme', 'scheme'], ['clip', 'clip'], ['rotation', 'rotation'], ['block', 'blockSize'],
+  ['seed', 'seed'], ['embed', 'quantizeEmbeddings'], ['dtype', 'dtype'], ['method', 'method'], ['actorder', 'actOrder'], ['damp', 'damp'],
+  ['codebook', 'codebook'], ['w8budget', 'w8Budget'], ['bitsoverride', 'bitsOverride'], ['inscales', 'inputScales'],
+];
+
+/** The query key a setting travels under in a link ("w8Budget" → "w8budget"). */
+export function linkKeyOf(key: keyof QuantSettings): string {
+  return LINK_SETTING_KEYS.find(([, k]) => k === key)?.[0] ?? key;
 }
 
 /** The calibration part of a parsed link (raw strings; parseCalibrationSpec validates). */
@@ -112,11 +144,7 @@ export function parseRunQuery(query: string): {
   const p = new URLSearchParams(query);
   const get = (k: string): string | undefined => p.get(k) ?? undefined;
   const settings: Partial<Record<keyof QuantSettings, string>> = {};
-  const map: [string, keyof QuantSettings][] = [
-    ['bits', 'bits'], ['scheme', 'scheme'], ['clip', 'clip'], ['rotation', 'rotation'], ['block', 'blockSize'],
-    ['seed', 'seed'], ['embed', 'quantizeEmbeddings'], ['dtype', 'dtype'], ['method', 'method'], ['actorder', 'actOrder'], ['damp', 'damp'],
-  ];
-  for (const [q, k] of map) { const v = get(q); if (v !== undefined) settings[k] = v; }
+  for (const [q, k] of LINK_SETTING_KEYS) { const v = get(q); if (v !== undefined) settings[k] = v; }
   const calibration: LinkCalibration = {};
   const cmap: [string, keyof LinkCalibration][] = [['calib', 'source'], ['csamples', 'samples'], ['cseqlen', 'seqlen'], ['cseed', 'seed']];
   for (const [q, k] of cmap) { const v = get(q); if (v !== undefined) calibration[k] = v; }
@@ -129,6 +157,11 @@ export function cliCalibArg(source: string): string {
   return file !== undefined ? `<path to ${file}>` : source;
 }
 
+/** A shell word: as it is when it holds only safe characters, else in single quotes. */
+function shellQuote(v: string): string {
+  return /^[\w.,=\/:@%+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The equivalent CLI call, for the model card and the app's result panel. */
 export function cliCommand(modelArg: string, s: QuantSettings, revision?: string, calib?: CalibrationSpec | null): string {
   const parts = ['npm run quantize --', `--model ${modelArg}`];
@@ -136,10 +169,20 @@ export function cliCommand(modelArg: string, s: QuantSettings, revision?: string
   parts.push('--out <dir>', `--bits ${s.bits}`, `--scheme ${s.scheme}`, `--rotation ${s.rotation}`);
   if (s.rotation === 'block') parts.push(`--block-size ${s.blockSize}`);
   parts.push(`--clip ${s.clip}`, `--seed ${s.seed}`, `--quantize-embeddings ${s.quantizeEmbeddings}`, `--dtype ${s.dtype}`);
+  if (s.inputScales === 'fitted' && s.bits !== 16) parts.push('--input-scales fitted');
+  const calibFlags = calib && usesCalibration(s)
+    ? [`--calib ${cliCalibArg(calib.source)}`, `--calib-samples ${calib.samples}`, `--calib-seqlen ${calib.seqlen}`, `--calib-seed ${calib.seed}`]
+    : [];
   if (s.method === 'gptq') {
-    parts.push('--method gptq');
-    if (calib) parts.push(`--calib ${cliCalibArg(calib.source)}`, `--calib-samples ${calib.samples}`, `--calib-seqlen ${calib.seqlen}`, `--calib-seed ${calib.seed}`);
-    parts.push(`--act-order ${s.actOrder}`, `--damp ${s.damp}`);
+    parts.push('--method gptq', ...calibFlags, `--act-order ${s.actOrder}`, `--damp ${s.damp}`);
+  } else if (calibFlags.length) {
+    // The CLI takes --calib to mean GPTQ unless the method is named.
+    parts.push('--method rtn', ...calibFlags);
+  }
+  if (s.bits !== 16) {
+    if (s.codebook !== 'uniform') parts.push(`--codebook ${s.codebook}`);
+    if (s.w8Budget > 0) parts.push(`--w8-budget ${budgetText(s.w8Budget)}`);
+    if (s.bitsOverride) parts.push(`--bits-override ${shellQuote(s.bitsOverride)}`);
   }
   return parts.join(' ');
 }

@@ -116,6 +116,11 @@ export interface Backend {
   histogram(m: Mat, range: number, bins: number): Promise<Uint32Array>;
   /** Per row: diff[r] = Σ_c fround((a − b)²), ref[r] = Σ_c fround(a²), sequential f32 sums from 0. */
   rowSquaredErrors(a: Mat, b: Mat): Promise<{ diff: Float32Array; ref: Float32Array }>;
+  /**
+   * Optional: a new matrix of the given rows of m (indices increasing, each < m.rows), in that
+   * order. Lets the pipeline compute report-only figures on sampled rows; absent, it uses all rows.
+   */
+  takeRows?(m: Mat, rows: Int32Array): Promise<Mat>;
   /** Read back as little-endian bytes; F16 = round-to-nearest-even (IEEE binary16). */
   read(m: Mat, dtype: 'F16' | 'F32'): Promise<Uint8Array>;
   release(m: Mat): void;
@@ -200,6 +205,22 @@ export interface BundleSink {
   /** Failure or cancellation: remove/invalidate whatever was written so nothing looks complete. */
   abort(reason?: unknown): Promise<void>;
 }
+
+/**
+ * Scratch bytes for one tensor being processed in tiles (the transformed f32 of a tensor whose
+ * column rotation needs every row, or tiles kept so a pass need not re-read and re-transform
+ * them): a temp file in Node, memory in the browser. Positioned reads and writes, one at a time.
+ */
+export interface Spool {
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Exactly `length` bytes at `offset` (written before). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Free the scratch space (idempotent). */
+  dispose(): Promise<void>;
+}
+
+/** Makes a spool of `size` bytes. */
+export type SpoolFactory = (size: number) => Promise<Spool>;
 
 // ── calibration forward pass (GPTQ) ──────────────────────────────────────────────────────────
 

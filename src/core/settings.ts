@@ -8,6 +8,8 @@ export type RotationMode = 'full' | 'block' | 'none';
 export type OutputDtype = 'f16' | 'f32';
 export type Method = 'rtn' | 'gptq';
 export type CodebookKind = 'uniform' | 'learned';
+/** The projections' `input_scales`: one value per tensor, or a scale per input column fitted to the tensor. */
+export type InputScalesKind = 'uniform' | 'fitted';
 
 /** Everything that determines the bytes of a bundle (with the input model). */
 export interface QuantSettings {
@@ -32,6 +34,11 @@ export interface QuantSettings {
   w8Budget: number;
   /** Explicit per-tensor bits, e.g. `down_proj=8,layers.0.*=8` ('' = none); they win over the budget. */
   bitsOverride: string;
+  /**
+   * 'fitted': a scale per input column, fitted with the row scales as a rank-1 scale (SPEC §3
+   * "Where the scales go"; src/core/quant/scales.ts fitInputScales). Off by default: see README.
+   */
+  inputScales: InputScalesKind;
 }
 
 /** SPEC §3 defaults; the app and the CLI share them so a link and a CLI call give the same bytes. */
@@ -50,6 +57,7 @@ export const DEFAULT_SETTINGS: Readonly<QuantSettings> = Object.freeze({
   codebook: 'uniform',
   w8Budget: 0,
   bitsOverride: '',
+  inputScales: 'uniform',
 });
 
 /** The block sizes offered before the model is known. */
@@ -122,6 +130,10 @@ export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>
     if (raw.codebook !== 'uniform' && raw.codebook !== 'learned') bad('codebook', raw.codebook, 'uniform or learned');
     s.codebook = raw.codebook as CodebookKind;
   }
+  if (raw.inputScales !== undefined) {
+    if (raw.inputScales !== 'uniform' && raw.inputScales !== 'fitted') bad('input-scales', raw.inputScales, 'uniform or fitted');
+    s.inputScales = raw.inputScales as InputScalesKind;
+  }
   if (raw.w8Budget !== undefined) s.w8Budget = parseW8Budget(raw.w8Budget);
   if (raw.bitsOverride !== undefined) {
     if (typeof raw.bitsOverride !== 'string') bad('bits-override', raw.bitsOverride, "pattern=bits pairs, e.g. 'down_proj=8,layers.0.*=8'");
@@ -135,4 +147,63 @@ export function parseSettings(raw: Partial<Record<keyof QuantSettings, unknown>>
     s.damp = v;
   }
   return s;
+}
+
+/** One link/URL value that parseSettings refused: the setting, the value as given, why. */
+export interface SettingProblem {
+  key: keyof QuantSettings;
+  value: string;
+  message: string;
+}
+
+/**
+ * Settings from a link, key by key: each valid value is taken, each bad one is reported (and the
+ * default kept in its place), so one typo does not throw away the rest of the link.
+ */
+export function parseSettingsByKey(raw: Partial<Record<keyof QuantSettings, string>>): { settings: QuantSettings; problems: SettingProblem[] } {
+  const settings: QuantSettings = { ...DEFAULT_SETTINGS };
+  const problems: SettingProblem[] = [];
+  for (const key of Object.keys(raw) as (keyof QuantSettings)[]) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    try {
+      (settings as unknown as Record<string, unknown>)[key] = parseSettings({ [key]: value })[key];
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      problems.push({ key, value, message: e.message });
+    }
+  }
+  return { settings, problems };
+}
+
+/**
+ * Plain RTN of the same model, the quality check's baseline: no rotation, round-to-nearest on
+ * the integer grid, every tensor at the run's bits (no budget, no overrides, no fitted input scales). Scheme, clip,
+ * bits, embeddings and dtype stay the run's, so only "QuaRot and its extras" differ.
+ */
+export function plainRtnSettings(s: QuantSettings): QuantSettings {
+  return {
+    ...s, rotation: 'none', method: 'rtn', codebook: 'uniform', w8Budget: 0, bitsOverride: '', inputScales: 'uniform',
+    actOrder: DEFAULT_SETTINGS.actOrder, damp: DEFAULT_SETTINGS.damp,
+  };
+}
+
+/** Whether these settings already are plain RTN (nothing for the quality check to compare with). */
+export function isPlainRtn(s: QuantSettings): boolean {
+  const p = plainRtnSettings(s);
+  if (s.rotation !== 'none') return false;
+  return s.bits === 16 || (s.method === p.method && s.codebook === p.codebook && (s.w8Budget === 0 || s.bits !== 4) && s.bitsOverride === p.bitsOverride && s.inputScales === p.inputScales);
+}
+
+/** What sets these settings apart from plain RTN, for labels: "rotation full, GPTQ, learned codebook, 10 % at 8 bits, bits overrides". */
+export function describeVsPlainRtn(s: QuantSettings): string {
+  const parts = [`rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`];
+  if (s.bits !== 16) {
+    if (s.method === 'gptq') parts.push('GPTQ');
+    if (s.codebook === 'learned') parts.push('learned codebook');
+    if (s.inputScales === 'fitted') parts.push('fitted input scales');
+    if (s.bits === 4 && s.w8Budget > 0) parts.push(`${Number((s.w8Budget * 100).toPrecision(4))} % at 8 bits`);
+    if (s.bitsOverride) parts.push('bits overrides');
+  }
+  return parts.join(', ');
 }

@@ -3,13 +3,14 @@
  * Talks to the pipeline worker; keeps the URL in step with the model and settings.
  */
 import { cliCommand, parseRunQuery, runQuery, usesCalibration, type CalibrationSpec, type RunTarget } from '../core/link';
-import { parseSettings, type QuantSettings } from '../core/settings';
+import { parseSettingsByKey, type QuantSettings } from '../core/settings';
 import { parseDemoIndex, DEMO_INDEX_FILE } from '../demo/catalog';
 import { filesFromDataTransfer } from '../sources/files/data-transfer';
 import { filesFromFileList, stripCommonFolder, type PathedFile } from '../sources/files/files-source';
 import type { BackendChoice, RunRequest, SourceSpec } from '../worker/protocol';
 import { bundleName, resolveBackend } from './derive';
 import { qualityOnNewRun } from './quality';
+import { overrideTextError } from './precision';
 import { calibFromLink, calibRequest, calibSpec, type CalibState } from './calibration';
 import { session, pipeline } from './session';
 import { getApp, initialState, setApp, type Destination, type ModelKind, type PageCapabilities } from './store';
@@ -105,11 +106,15 @@ export async function init(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const backend = params.get('backend');
   if (backend === 'cpu' || backend === 'webgpu' || backend === 'auto') setApp({ backend });
-  try {
-    setApp({ settings: parseSettings(query.settings) });
-  } catch (e) {
-    setApp({ notices: [`The link's settings were not valid (${(e as Error).message}); defaults are used instead.`] });
-  }
+  // Key by key: a bad value is named (the default shown in its place) and Run waits until it is fixed or dismissed.
+  const parsed = parseSettingsByKey(query.settings);
+  const badOverride = parsed.problems.find((p) => p.key === 'bitsOverride');
+  setApp({
+    settings: parsed.settings,
+    linkProblems: parsed.problems,
+    overrideDraft: badOverride ? badOverride.value : parsed.settings.bitsOverride,
+    overrideDraftError: badOverride ? badOverride.message : null,
+  });
   try {
     setApp({ calib: { ...getApp().calib, ...calibFromLink(query.calibration) } });
   } catch (e) {
@@ -266,14 +271,44 @@ export function pickFiles(list: FileList | null): void {
 }
 
 export function setSetting<K extends keyof QuantSettings>(key: K, value: QuantSettings[K]): void {
-  setApp({ settings: { ...getApp().settings, [key]: value } });
+  // Setting a value the link had wrong fixes that problem.
+  const linkProblems = getApp().linkProblems.filter((p) => p.key !== key);
+  setApp({ settings: { ...getApp().settings, [key]: value }, linkProblems });
+  if (key === 'bitsOverride') setApp({ overrideDraft: String(value), overrideDraftError: null });
   syncUrl();
   refreshPreflight();
 }
 
+/** The bits-override text as typed: it becomes the setting once it parses; until then its error is shown and Run is off. */
+export function setOverrideText(text: string): void {
+  const error = overrideTextError(text);
+  if (error) {
+    setApp({ overrideDraft: text, overrideDraftError: error, linkProblems: getApp().linkProblems.filter((p) => p.key !== 'bitsOverride') });
+    return;
+  }
+  setSetting('bitsOverride', text.trim());
+  setApp({ overrideDraft: text });
+}
+
+/** "Use the settings shown": the link's bad values are dropped, the defaults shown in their place are kept. */
+export function acceptShownSettings(): void {
+  const s = getApp();
+  setApp({ linkProblems: [], ...(s.overrideDraftError ? { overrideDraft: s.settings.bitsOverride, overrideDraftError: null } : {}) });
+}
+
+/** Why Run is off because of the settings themselves (before the preflight), or null. */
+export function settingsBlocked(): string | null {
+  const s = getApp();
+  if (s.linkProblems.length) return `The link has ${s.linkProblems.length === 1 ? 'a value' : `${s.linkProblems.length} values`} this app cannot use (see Settings): fix ${s.linkProblems.length === 1 ? 'it' : 'them'} or press “Use the settings shown”.`;
+  if (s.overrideDraftError) return 'Fix the bits overrides under Settings → Precision first.';
+  return null;
+}
+
 /** A preflight suggestion's settings, applied in one click. */
 export function applySettings(patch: Partial<QuantSettings>): void {
-  setApp({ settings: { ...getApp().settings, ...patch } });
+  const linkProblems = getApp().linkProblems.filter((p) => !(p.key in patch));
+  setApp({ settings: { ...getApp().settings, ...patch }, linkProblems });
+  if (patch.bitsOverride !== undefined) setApp({ overrideDraft: patch.bitsOverride, overrideDraftError: null });
   syncUrl();
   refreshPreflight(0);
 }
@@ -342,6 +377,7 @@ export async function run(): Promise<void> {
   }
   // The button is disabled then; a link with autorun must not start what the preflight refused either.
   if (s.preflight.state === 'ok' && s.preflight.info?.blocking) return;
+  if (settingsBlocked()) return;
   let calibration: RunRequest['calibration'];
   if (usesCalibration(s.settings)) {
     const req = calibRequest(s.calib, currentDemo(), session.calibFile, { hubUrl: s.hubUrl || undefined, token: session.token || undefined });

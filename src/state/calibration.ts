@@ -76,8 +76,8 @@ export function calibRequest(
   if (kind === 'file') {
     if (!file || !spec) {
       return c.wantedFile
-        ? `This link's GPTQ calibration is the file “${c.wantedFile}”, which cannot travel in a link: drop or pick that file under Method → Calibration, or choose another calibration source.`
-        : 'GPTQ needs calibration data: drop or pick a text file or calib.json under Method → Calibration, or choose another source.';
+        ? `This link's calibration is the file “${c.wantedFile}”, which cannot travel in a link: drop or pick that file under Method → Calibration, or choose another calibration source.`
+        : 'The calibration (for GPTQ or the W8 budget) needs data: drop or pick a text file or calib.json under Method → Calibration, or choose another source.';
     }
     return { spec, file, fileName: file.name };
   }

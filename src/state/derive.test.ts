@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BackendCalibration } from '../core/estimate';
 import { DEFAULT_SETTINGS } from '../core/settings';
 import type { Preflight } from '../worker/protocol';
-import { estimateRun, gainText, progressView, resolveBackend } from './derive';
+import { bundleName, estimateRun, gainText, progressView, resolveBackend } from './derive';
 
 const cpu: BackendCalibration = { backend: 'cpu', description: 'CPU (TypeScript)', software: false, perTensorMs: 0.5, perParamNs: 400, samples: [] };
 const swift: BackendCalibration = { backend: 'webgpu', description: 'google / swiftshader', software: true, perTensorMs: 150, perParamNs: 2000, samples: [] };
@@ -48,5 +48,16 @@ describe('gainText and progressView', () => {
     expect(v).toMatchObject({ fraction: 0.5, readBytesPerSec: 300, etaSeconds: 2.1 });
     const done = progressView({ ...p, estimate: { fraction: 0.5, readBytesPerSec: 300, averageReadBytesPerSec: 250, etaSeconds: 2.1 } }, true);
     expect(done).toMatchObject({ fraction: 1, readBytesPerSec: 250, etaSeconds: null });
+  });
+});
+
+describe('bundleName', () => {
+  it('one suffix per extra, in a fixed order; the budget only where it acts (4 bits)', () => {
+    expect(bundleName('Qwen/Qwen2.5-0.5B', DEFAULT_SETTINGS)).toBe('Qwen2.5-0.5B-quarot-w4-sp-mse');
+    expect(bundleName('tinystories-260k', { ...DEFAULT_SETTINGS, method: 'gptq', codebook: 'learned', w8Budget: 0.1, bitsOverride: 'down_proj=8' })).toBe('tinystories-260k-quarot-w4-sp-mse-gptq-lut-w8x10-mixed');
+    expect(bundleName('m', { ...DEFAULT_SETTINGS, w8Budget: 0.025, rotation: 'none' })).toBe('m-quarot-w4-sp-mse-norot-w8x2.5');
+    expect(bundleName('m', { ...DEFAULT_SETTINGS, bits: 8, w8Budget: 0.1, codebook: 'learned' })).toBe('m-quarot-w8-sp-mse-lut');
+    expect(bundleName('m', { ...DEFAULT_SETTINGS, bits: 16, codebook: 'learned', bitsOverride: 'x=8' })).toBe('m-quarot-f16');
+    expect(bundleName('m', { ...DEFAULT_SETTINGS, method: 'gptq', codebook: 'learned', inputScales: 'fitted' })).toBe('m-quarot-w4-sp-mse-gptq-lut-insc');
   });
 });

@@ -172,11 +172,24 @@ export function preRunWarnings(pf: Preflight | undefined, caps: PageCapabilities
   return w;
 }
 
-/** Bundle folder / zip name, e.g. "Qwen2.5-0.5B-quarot-w4-sp-mse". */
+/**
+ * Bundle folder / zip name, e.g. "Qwen2.5-0.5B-quarot-w4-sp-mse", with a suffix per extra so
+ * different settings do not collide: "-gptq", "-lut" (learned codebooks), "-w8x10" (10 % of the
+ * projection parameters at 8 bits, 4-bit runs only), "-mixed" (bits overrides); "-insc" for fitted
+ * per-input-column scales.
+ */
 export function bundleName(model: string, s: QuantSettings): string {
   const base = (model.split('/').pop() || 'model').replace(/[^\w.-]+/g, '_');
   const rot = s.rotation === 'full' ? '' : s.rotation === 'block' ? `-block${s.blockSize}` : '-norot';
-  return s.bits === 16 ? `${base}-quarot-f16${rot}` : `${base}-quarot-w${s.bits}-${s.scheme}-${s.clip}${rot}${s.method === 'gptq' ? '-gptq' : ''}`;
+  if (s.bits === 16) return `${base}-quarot-f16${rot}`;
+  const extras = [
+    s.method === 'gptq' ? '-gptq' : '',
+    s.codebook === 'learned' ? '-lut' : '',
+    s.inputScales === 'fitted' ? '-insc' : '',
+    s.bits === 4 && s.w8Budget > 0 ? `-w8x${Number((s.w8Budget * 100).toPrecision(4))}` : '',
+    s.bitsOverride ? '-mixed' : '',
+  ].join('');
+  return `${base}-quarot-w${s.bits}-${s.scheme}-${s.clip}${rot}${extras}`;
 }
 
 // ---- table ---------------------------------------------------------------------------

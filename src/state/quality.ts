@@ -10,6 +10,7 @@ import type { QualityCallbacks, QualityOutput, QualityRequest, QualityTextSpec }
 import { resolveBackend } from './derive';
 import { pipeline, session } from './session';
 import { getApp, setApp, type QualityState, type QualityTextKind } from './store';
+import { isPlainRtn } from '../core/settings';
 
 function q(): QualityState {
   return getApp().quality;
@@ -130,10 +131,10 @@ function textSpec(): QualityTextSpec | string {
   return { kind: 'wikitext2', hubUrl: getApp().hubUrl || undefined, token: session.token || undefined };
 }
 
-/** Plain RTN beside this run's bundle, when the run rotated (rotation none already is plain RTN). */
+/** Plain RTN beside this run's bundle, unless the run already was plain RTN (rotation none, RTN, grid, no budget or overrides). */
 export function rtnComparisonAvailable(): boolean {
   const r = getApp().result;
-  return effectiveTarget() === 'run' && !!r && r.settings.rotation !== 'none';
+  return effectiveTarget() === 'run' && !!r && !isPlainRtn(r.settings);
 }
 
 export async function runQuality(): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { create } from 'zustand';
 import type { TensorReport } from '../core/pipeline/report';
-import { DEFAULT_SETTINGS, type QuantSettings } from '../core/settings';
+import { DEFAULT_SETTINGS, type QuantSettings, type SettingProblem } from '../core/settings';
 import type { DemoModel } from '../demo/catalog';
 import type { QualityProgress } from '../eval/check';
 import { initialCalib, type CalibState } from './calibration';
@@ -120,6 +120,11 @@ export interface AppState {
   files: { label: string; count: number; bytes: number } | null;
 
   settings: QuantSettings;
+  /** Values of the opening link that could not be used (the default is shown instead); Run stays off until each is fixed or dismissed. */
+  linkProblems: SettingProblem[];
+  /** The bits-override text as typed (settings.bitsOverride holds the last one that parses) and its error. */
+  overrideDraft: string;
+  overrideDraftError: string | null;
   /** GPTQ's calibration: source, samples × seqlen, seed (src/state/calibration.ts). */
   calib: CalibState;
   backend: BackendChoice;
@@ -161,6 +166,9 @@ export const initialState: AppState = {
   demosError: null,
   files: null,
   settings: { ...DEFAULT_SETTINGS },
+  linkProblems: [],
+  overrideDraft: '',
+  overrideDraftError: null,
   calib: { ...initialCalib },
   backend: 'auto',
   destination: 'zip',

@@ -90,7 +90,7 @@ export function HistogramPanel({ name }: { name: string }) {
         <span>shape <b>{report.shape.join('×')}</b></span>
         <span>max|W| <b>{report.absmaxBefore.toPrecision(3)}</b> → <b>{report.absmaxAfter.toPrecision(3)}</b></span>
         {report.error && <span>error <b>{pct(report.error.relError)}</b> ({db(report.error.sqnrDb)})</span>}
-        {report.baselineError && <span>plain RTN <b>{pct(report.baselineError.relError)}</b> ({db(report.baselineError.sqnrDb)})</span>}
+        {report.baselineError && <span>plain RTN <b>{pct(report.baselineError.relError)}</b> ({db(report.baselineError.sqnrDb)}){report.baselineError.sampled && <span className="muted">, estimated on {report.baselineError.sampled.rows} of {report.baselineError.sampled.of} rows</span>}</span>}
       </div>
       {view ? (
         <>

@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { CALIBRATION_WIKITEXT2 } from '../core/link';
+import { CALIBRATION_WIKITEXT2, usesCalibration } from '../core/link';
 import { describeGptqCost, gptqCost, measureHostFlops } from '../core/gptq-cost';
 import type { Method } from '../core/settings';
 import { demoCalibrationFiles, effectiveCalibKind, type CalibKind } from '../state/calibration';
@@ -26,6 +26,8 @@ export function MethodSettings() {
   const demo = useApp((st) => (st.modelKind === 'demo' ? st.demos.find((d) => d.name === st.demoName) : undefined));
   const config = useApp((st) => st.preflight.info?.config);
   const gptq = s.method === 'gptq';
+  // Calibration controls: GPTQ, or RTN with a 4-bit W8 budget (its sensitivity ranking).
+  const calibrated = usesCalibration(s);
   const kind = effectiveCalibKind(c, demo);
   const hasDemo = demoCalibrationFiles(demo).length > 0;
   const cost = useMemo(() => (gptq && config ? gptqCost(config, c.samples, c.seqlen) : null), [gptq, config, c.samples, c.seqlen]);
@@ -40,10 +42,10 @@ export function MethodSettings() {
             <option value="gptq">GPTQ (with calibration data)</option>
           </select>
         </label>
-        {gptq && (
+        {calibrated && (
           <>
             <label className="field wide">
-              <span>Calibration</span>
+              <span>Calibration{!gptq && <small className="muted"> (ranks projections for the W8 budget)</small>}</span>
               <select value={kind} onChange={(e) => setCalibKind(e.target.value as CalibKind)} aria-label="Calibration source">
                 <option value="demo" disabled={!hasDemo}>demo’s built-in calibration (offline){hasDemo ? '' : ' — not for this model'}</option>
                 <option value="dataset">{c.dataset === CALIBRATION_WIKITEXT2 ? 'WikiText-2 raw train (Hugging Face Hub)' : `Hub dataset ${c.dataset}`}</option>

@@ -2,6 +2,8 @@ import { applySettings } from '../state/actions';
 import { estimateRun, formatBytes, formatCount, formatDuration, modelSize, preRunWarnings } from '../state/derive';
 import { useApp } from '../state/store';
 import { ErrorBox } from './ErrorBox';
+import { PrecisionMap } from './PrecisionMap';
+import { plannedPrecisionMap } from '../state/precision';
 
 /** Before running: what the model is (from its headers only), what the run will cost, and whether it can run. */
 export function PreflightPanel() {
@@ -65,6 +67,7 @@ export function PreflightPanel() {
             </p>
           )}
           {info.hadamard && <p className="muted">Residual rotation: {info.hadamard}</p>}
+          {info.tensors.length > 0 && <PrecisionMap view={plannedPrecisionMap(info.tensors, settings)} title="Precision map (planned)" />}
         </>
       )}
       {warnings.map((w) => <div key={w} className="notice" role="note">{w}</div>)}

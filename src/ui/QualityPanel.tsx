@@ -92,7 +92,7 @@ export function QualityPanel() {
         {rtnComparisonAvailable() && (
           <label className="check" style={{ marginTop: 10 }}>
             <input type="checkbox" checked={st.compareRtn} onChange={(e) => setQuality('compareRtn', e.target.checked)} />
-            Compare with plain RTN: quantize the same model with rotation “none” (other settings equal) and score both on the same windows
+            Compare with plain RTN: quantize the same model with rotation “none”, round-to-nearest on the integer grid, every tensor at the run’s bits (no GPTQ, learned codebook, budget or overrides; scheme, clip and embeddings as chosen) and score both on the same windows
           </label>
         )}
         {textKind === 'file' && (

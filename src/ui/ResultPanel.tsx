@@ -1,10 +1,15 @@
+import type { QuantSettings } from '../core/settings';
 import { downloadBundle, saveBundleTo } from '../state/actions';
 import { useApp } from '../state/store';
 import { errorTotals, formatBytes, formatDuration, pct } from '../state/derive';
 import { nextSteps } from '../state/next-steps';
+import { resultPrecisionMap } from '../state/precision';
+import { PrecisionMap } from './PrecisionMap';
 
-function settingsText(s: { bits: number; scheme: string; clip: string; rotation: string; blockSize: number; method?: string }): string {
-  return s.bits === 16 ? `16-bit, rotation ${s.rotation}` : `W${s.bits} ${s.scheme}/${s.clip}${s.method === 'gptq' ? ' GPTQ' : ''}, rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}`;
+function settingsText(s: QuantSettings): string {
+  if (s.bits === 16) return `16-bit, rotation ${s.rotation}`;
+  const extras = [s.codebook === 'learned' ? 'learned codebook' : '', s.bits === 4 && s.w8Budget > 0 ? `W8 budget ${Number((s.w8Budget * 100).toPrecision(4))} %` : '', s.bitsOverride ? `overrides ${s.bitsOverride}` : ''].filter(Boolean);
+  return `W${s.bits} ${s.scheme}/${s.clip}${s.method === 'gptq' ? ' GPTQ' : ''}, rotation ${s.rotation}${s.rotation === 'block' ? ` ${s.blockSize}` : ''}${extras.length ? `, ${extras.join(', ')}` : ''}`;
 }
 
 export function ResultPanel() {
@@ -15,6 +20,7 @@ export function ResultPanel() {
   const save = useApp((s) => s.saveState);
   const settings = useApp((s) => s.settings);
   const comparison = useApp((s) => s.quality.report?.comparison);
+  const planned = useApp((s) => s.preflight.info?.tensors);
   if (status !== 'done' || !r) return null;
   const t = errorTotals(reports);
   const stale = JSON.stringify(settings) !== JSON.stringify(r.settings);
@@ -47,6 +53,7 @@ export function ResultPanel() {
         {r.zipReady && caps?.opfs && <button className="secondary" onClick={() => void saveBundleTo('opfs')}>Save to browser storage</button>}
         {save.message && <span className={save.state === 'error' ? 'error' : 'muted'}>{save.message}</span>}
       </div>
+      {r.settings.bits !== 16 && <PrecisionMap view={resultPrecisionMap(reports, r.settings, stale ? undefined : planned)} title="Precision map (as written)" />}
       <ul className="files">
         {r.files.map((f) => <li key={f.path}><code>{f.path}</code> <span className="muted">{formatBytes(f.size)}</span></li>)}
       </ul>

@@ -1,4 +1,4 @@
-import { cancel, copyLink, run, shareQuery } from '../state/actions';
+import { cancel, copyLink, run, settingsBlocked, shareQuery } from '../state/actions';
 import { useShallow } from 'zustand/react/shallow';
 import { useApp } from '../state/store';
 
@@ -10,12 +10,18 @@ export function RunBar() {
   useApp(useShallow((s) => [s.settings, s.repo, s.revision, s.demoName, s.modelKind, s.hubUrl]));
   const ready = useApp((s) => s.ready);
   const pf = useApp((s) => s.preflight);
+  useApp(useShallow((s) => [s.linkProblems, s.overrideDraftError]));
+  const settingsProblem = settingsBlocked();
   const running = status === 'running';
   // Why Run is off, said next to it (the preflight panel has the details and the fixes).
   const blocked = !hasModel
     ? 'Choose a model first.'
+    : settingsProblem
+      ? settingsProblem
     : pf.state === 'error'
       ? 'The model cannot be processed (see “Before running”).'
+      : pf.state === 'ok' && pf.info?.overrideError && pf.info.blocking === pf.info.overrideError
+        ? 'A bits-override pattern matches no tensor of this model: fix it under Settings → Precision.'
       : pf.state === 'ok' && pf.info?.blocking
         ? 'These settings cannot run on this model — apply a suggestion under “Before running”.'
         : null;

@@ -3,6 +3,7 @@ import { setBackend, setDestination, setSetting } from '../state/actions';
 import { useApp, type Destination } from '../state/store';
 import type { BackendChoice } from '../worker/protocol';
 import { MethodSettings } from './MethodSettings';
+import { LinkProblems, PrecisionSettings } from './PrecisionSettings';
 
 export function SettingsPanel() {
   const s = useApp((st) => st.settings);
@@ -17,6 +18,7 @@ export function SettingsPanel() {
   return (
     <section className="panel" aria-labelledby="settings-h">
       <h2 id="settings-h">Settings {isDefault && <small className="muted">(defaults — same as the CLI)</small>}</h2>
+      <LinkProblems />
       <fieldset disabled={running} style={{ border: 0, padding: 0, margin: 0 }}>
         <div className="settings">
           <label className="field">
@@ -73,6 +75,7 @@ export function SettingsPanel() {
           </label>
         </div>
         <MethodSettings />
+        <PrecisionSettings />
         <h3>Where it runs and where it goes</h3>
         <div className="settings">
           <label className="field">

@@ -210,7 +210,7 @@ export function createPipelineApi(deps: WorkerDeps = defaultDeps): PipelineWorke
       let calibration: PipelineCalibration | undefined;
       if (usesCalibration(req.settings)) {
         const c = req.calibration;
-        if (!c) throw new InputError('method gptq needs calibration data: choose a calibration source (the demo’s built-in, WikiText-2 or a file), or choose method RTN');
+        if (!c) throw new InputError(`${req.settings.method === 'gptq' ? 'method gptq' : 'the W8 budget'} needs calibration data: choose a calibration source (the demo’s built-in, WikiText-2 or a file), or ${req.settings.method === 'gptq' ? 'choose method RTN' : 'set the budget to 0 (bits overrides need none)'}`);
         const built = await buildPipelineCalibration({
           model: opened.source, modelName: req.target.model, spec: c.spec,
           file: c.file ? { text: await c.file.text(), name: c.fileName ?? 'calibration file' } : undefined,

@@ -151,7 +151,7 @@ export interface QualityRequest {
   prompt?: string;
   genTokens: number;
   device: QualityDevice;
-  /** Also quantize the same model with plain RTN (rotation none, other settings equal) and score both on the same windows. */
+  /** Also quantize the same model with plain RTN (src/core/settings.ts plainRtnSettings) and score both on the same windows. */
   compareRtn?: { backend: BackendChoice };
 }
 

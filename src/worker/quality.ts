@@ -6,7 +6,7 @@
  */
 import { CancelledError, InputError } from '../core/errors';
 import type { RunTarget } from '../core/link';
-import type { QuantSettings } from '../core/settings';
+import { describeVsPlainRtn, isPlainRtn, plainRtnSettings, type QuantSettings } from '../core/settings';
 import { BUILTIN_TEXT, BUILTIN_TEXT_LABEL } from '../eval/builtin-text';
 import { summarize, type ComparedBundle } from '../eval/compare-bundles';
 import { runPipeline } from '../core/pipeline/run';
@@ -342,13 +342,14 @@ export async function checkLastRun(req: QualityRequest, cb: QualityCallbacks): P
       }
       // "Did rotation help?" by measurement: plain RTN of the same model, scored on the same windows.
       let compare: { label: string; others: OtherBundle[] } | undefined;
-      if (req.compareRtn && held.settings.rotation !== 'none') {
-        const rtnSettings: QuantSettings = { ...held.settings, rotation: 'none' };
+      // Plain RTN: no rotation, no GPTQ (so no calibration), the integer grid, every tensor at the run's bits.
+      if (req.compareRtn && !isPlainRtn(held.settings)) {
+        const rtnSettings = plainRtnSettings(held.settings);
         const throttle = new Throttle(PROGRESS_INTERVAL_MS);
         const rtn = await quantizeVariant(held, rtnSettings, req.compareRtn.backend, signal, (p) => {
           if (throttle.ready(performance.now(), p.stage, p.done === p.total)) void cb.onProgress(p);
         });
-        compare = { label: `chosen settings (rotation ${held.settings.rotation})`, others: [{ label: 'plain RTN (rotation none)', source: rtn }] };
+        compare = { label: `chosen settings (${describeVsPlainRtn(held.settings)})`, others: [{ label: 'plain RTN (rotation none)', source: rtn }] };
       }
       const report = await check(opened.source, bundle, req, cb, signal, compare);
       const card = updatedCard(await readAll(bundle, 'README.md'), await readAll(bundle, MANIFEST_FILE), report.figures);

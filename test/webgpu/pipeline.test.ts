@@ -21,6 +21,8 @@ const SETTINGS: [string, Partial<QuantSettings>][] = [
   ['bits 4 sp/mse full', { bits: 4, scheme: 'sp', clip: 'mse', rotation: 'full' }],
   ['bits 8 per_tensor/absmax block 16', { bits: 8, scheme: 'per_tensor', clip: 'absmax', rotation: 'block', blockSize: 16 }],
   ['bits 16 f32 none', { bits: 16, rotation: 'none', dtype: 'f32' }],
+  // Fitted per-column input scales: fitted on the host, the row steps from the backend's MSE search.
+  ['bits 4 sp/mse none, fitted input scales', { bits: 4, scheme: 'sp', clip: 'mse', rotation: 'none', inputScales: 'fitted' }],
 ];
 
 async function bundle(backend: Backend, settings: Partial<QuantSettings>): Promise<Record<string, Uint8Array>> {

@@ -55,6 +55,8 @@ export function quantizationConfigJson(q: QuantizationConfigInput): string {
       bits_override: s.bitsOverride || null,
       weight_bits_per_tensor: Object.fromEntries((q.tensors ?? []).map((t) => [t.name, { bits: t.bits, codebook: t.codebook }])),
     } : {}),
+    // Fitted per-column input scales (absent: one value per tensor, as before).
+    ...(s.inputScales === 'fitted' && s.bits !== 16 ? { input_scales: 'fitted' } : {}),
     dtype: s.dtype === 'f32' ? 'float32' : 'float16',
     format: s.bits === 16 ? 'plain' : 'anemll_sp',
     source_repo: q.sourceRepo,

@@ -64,7 +64,8 @@ export function transformScratchLength(spec: RotationSpec): number {
   return spec.length + spec.segment;
 }
 
-function checkSpec(spec: RotationSpec): number {
+/** Validates a spec; returns m (segment = K·m). */
+export function checkSpec(spec: RotationSpec): number {
   const { length, segment, k, hK, signs } = spec;
   const m = segment / k;
   if (
@@ -239,7 +240,7 @@ export function rotateColumnsF32(data: Float32Array, rows: number, cols: number,
   }
 }
 
-function checkMatrix(data: Float32Array, rows: number, cols: number): void {
+export function checkMatrix(data: Float32Array, rows: number, cols: number): void {
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 1 || cols < 1 || data.length !== rows * cols) {
     throw new InputError(`matrix ${rows}×${cols} does not match its ${data.length} elements`);
   }

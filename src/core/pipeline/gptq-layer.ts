@@ -5,6 +5,7 @@ import type { PlanItem } from '../qwen2/plan';
 import { LINEAR_INPUTS, PROJECTION_INFO, projectionName } from '../qwen2/tensors';
 import { decodeToF32, encodeF32 } from '../safetensors/dtype';
 import type { CalibrationStream } from './calibration';
+import { quantizeFittedInLayer } from './fitted-layer';
 import { matrixOutputs } from './outputs';
 import { itemBias, itemTransform, loadMatrix, processNormItem } from './process-item';
 import { finishQuantized, transformStage, type TransformedMatrix } from './process-tensor';
@@ -93,6 +94,9 @@ export async function processLayerWithGptq(ctx: RunContext, stream: CalibrationS
       }
     }
 
+    // The W8 budget's measuring pass: each projection's effect on this layer's output.
+    if (ctx.sensitivity) await measureLayerSensitivity(ctx, stream, layer, matrices, weights);
+
     // 3. The stream through the quantized layer: the next layer's inputs.
     ctx.emit('calibrate', `layer ${layer}: calibration forward through the quantized layer`);
     await runStream(undefined, true);
@@ -117,6 +121,11 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
   if (!choice) {
     weightBytes = await backend.read(t.w, outDtype);
     await ctx.outputs.queue(matrixOutputs(item, { weightBytes, report: t.report }, m.bias, ctx.outputs.encode));
+  } else if (choice.inputScales === 'fitted') {
+    const result = await finishQuantized(backend, t, await quantizeFittedInLayer(ctx, item, t, m.host, h), outDtype);
+    weightBytes = result.weightBytes;
+    ctx.emit('write');
+    await ctx.outputs.queue(matrixOutputs(item, result, m.bias, ctx.outputs.encode));
   } else {
     // RTN onto the grid: the comparison the report gives (and what an RTN item writes).
     const rtn = await quantizeMatrix(backend, t.w, t.rowMax, { ...choice, method: 'rtn', codebook: 'uniform' }, roundToF16);
@@ -157,4 +166,56 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
   // What the bundle stores is what the rest of the layer, and the next layer's inputs, are computed with.
   weights.set(item.name, decodeToF32(weightBytes, outDtype));
   if (m.bias) weights.set(projectionName(layer, item.proj!, 'bias'), decodeToF32(ctx.outputs.encode(m.bias), outDtype));
+}
+
+/**
+ * Layer-output sensitivity of each quantized projection (the W8 budget's ranking): the layer with
+ * that projection alone as quantized (`weights` holds it as stored) and every other one at full
+ * precision, on the calibration stream (its inputs come from the earlier layers as this run
+ * quantized them), against the unquantized layer on the same inputs:
+ * Σ‖y − y_ref‖² / Σ‖y_ref‖² over the layer's output residual stream, all samples. One reference
+ * pass and one pass per projection (8 layer forwards for a Qwen2 layer); each pass runs every
+ * sample with the same weights, so a device forward uploads the swapped projection once.
+ * The ratio shares its denominator within a layer; across layers it compares relative damage to
+ * the residual stream, which is what the next layer (and the head) sees.
+ */
+async function measureLayerSensitivity(
+  ctx: RunContext, stream: CalibrationStream, layer: number, matrices: readonly LayerMatrix[], weights: ReadonlyMap<string, Float32Array>,
+): Promise<void> {
+  const report = ctx.sensitivity;
+  const candidates = matrices.filter((m) => m.item.quant);
+  if (!report || candidates.length === 0) return;
+  // The unquantized layer: transformed f32 weights and biases (norms as the layer uses them).
+  const fp = new Map(weights);
+  for (const m of matrices) {
+    fp.set(m.item.name, m.host);
+    if (m.bias) fp.set(projectionName(layer, m.item.proj!, 'bias'), m.bias);
+  }
+  ctx.at(candidates[0].index);
+  ctx.emit('calibrate', `layer ${layer}: sensitivity of each projection to 4-bit rounding (${candidates.length + 1} calibration forwards)`);
+  const ref: Float32Array[] = [];
+  let refEnergy = 0;
+  for (const h of stream.hidden) {
+    throwIfAborted(ctx.signal);
+    const y = await stream.forward.runLayer(layer, h, (name) => fp.get(name));
+    for (let i = 0; i < y.length; i++) refEnergy += y[i] * y[i];
+    ref.push(y);
+  }
+  for (const m of candidates) {
+    const name = m.item.name;
+    const q = weights.get(name);
+    if (!q) throw new Error(`layer ${layer}: ${name} has no quantized weights to measure`);
+    const lookup = (n: string): Float32Array | undefined => (n === name ? q : fp.get(n));
+    let err = 0;
+    for (let s = 0; s < stream.hidden.length; s++) {
+      throwIfAborted(ctx.signal);
+      const y = await stream.forward.runLayer(layer, stream.hidden[s], lookup);
+      const r = ref[s];
+      for (let i = 0; i < y.length; i++) {
+        const d = y[i] - r[i];
+        err += d * d;
+      }
+    }
+    report({ name, params: m.item.rows * m.item.cols, sensitivity: refEnergy > 0 ? err / refEnergy : 0 });
+  }
 }

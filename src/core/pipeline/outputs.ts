@@ -70,6 +70,26 @@ export class TensorOutputs {
     this.writing.catch(() => undefined); // surfaced by the next await of `writing`
   }
 
+  /**
+   * One tensor written in pieces, behind the computation like `queue`: each chunk waits for the
+   * one before it, so at most one chunk waits in memory.
+   */
+  stream(name: string): { write(chunk: Uint8Array): Promise<void>; end(): Promise<void> } {
+    let begun = false;
+    const then = async (f: () => Promise<void>): Promise<void> => {
+      await this.writing;
+      this.writing = (async () => {
+        if (!begun) { begun = true; await this.writer.beginTensor(name); }
+        await f();
+      })();
+      this.writing.catch(() => undefined); // surfaced by the next await of `writing`
+    };
+    return {
+      write: (chunk) => then(() => this.writer.writeChunk(chunk)),
+      end: () => then(() => this.writer.endTensor()),
+    };
+  }
+
   async finish(): Promise<void> {
     await this.writing;
     await this.writer.finish();
@@ -90,7 +110,7 @@ export function matrixOutputs(item: PlanItem, result: ProcessedMatrix, bias: Flo
   if (quantizedProjection) {
     const s = result.scales!;
     out.push(
-      [item.outputs[2].name, encode(new Float32Array(item.cols).fill(s.inputScale))],
+      [item.outputs[2].name, encode(s.inputScales ?? new Float32Array(item.cols).fill(s.inputScale))],
       [item.outputs[3].name, encode(s.outputScales)],
       [item.outputs[4].name, encode(result.codebook!)],
     );

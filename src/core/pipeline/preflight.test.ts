@@ -60,4 +60,36 @@ describe('preflight', () => {
     const src = memoryModelSource({ 'model.safetensors': new Uint8Array(16) }, 'broken');
     await expect(preflight(src, s())).rejects.toThrow(/no config\.json in broken/);
   });
+
+  it('lists every matrix with its planned bits: overrides applied and marked, the budget left to calibration', async () => {
+    const src = await model();
+    const pf = await preflight(src, s({ codebook: 'learned', w8Budget: 0.1, bitsOverride: 'layers.0.*=8,down_proj=16' }));
+    expect(pf.blocking).toBeNull();
+    expect(pf.overrideError).toBeNull();
+    // 2 layers × 7 projections, the embedding, and the head (written untied: rotated/quantized embedding).
+    expect(pf.tensors).toHaveLength(16);
+    const byName = new Map(pf.tensors.map((t) => [t.name, t]));
+    expect(byName.get('model.layers.0.self_attn.q_proj.weight')).toEqual({
+      name: 'model.layers.0.self_attn.q_proj.weight', kind: 'projection', layer: 0, proj: 'q_proj', rows: 64, cols: 64, bits: 8, codebook: 'learned', overridden: true, budgetCandidate: false,
+    });
+    // Last match wins: layer 0's down_proj is unquantized.
+    expect(byName.get('model.layers.0.mlp.down_proj.weight')).toMatchObject({ bits: 16, codebook: null, overridden: true });
+    expect(byName.get('model.layers.1.mlp.up_proj.weight')).toMatchObject({ bits: 4, codebook: 'learned', overridden: false, budgetCandidate: true });
+    expect(byName.get('model.embed_tokens.weight')).toMatchObject({ kind: 'embedding', bits: 4, codebook: null, budgetCandidate: false });
+    expect(byName.get('lm_head.weight')).toMatchObject({ kind: 'lm_head', bits: 16, codebook: null });
+    // The budget's base: layer 1's q,k,v,o,gate,up (its down is unquantized): 64² + 2·32·64 + 64² + 2·96·64.
+    const total = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 2 * 96 * 64;
+    expect(pf.budget).toEqual({ totalParams: total, maxParams8: Math.floor(0.1 * total) });
+    expect(pf.quantizedCount).toBe(2 * 7 + 1 - 2);
+  });
+
+  it('an override pattern that matches nothing is named in overrideError and blocks the run; the rest still reads', async () => {
+    const src = await model();
+    const pf = await preflight(src, s({ bitsOverride: 'dwn_proj=8' }));
+    expect(pf.overrideError).toMatch(/^--bits-override: "dwn_proj" matches no quantized tensor of this model \(names look like model\.layers\.0\./);
+    expect(pf.blocking).toBe(pf.overrideError);
+    expect(pf.tensors.filter((t) => t.bits === 4)).toHaveLength(15);
+    expect(pf.budget).toBeNull();
+    expect(() => assertRunnable(pf)).toThrow(/"dwn_proj" matches no quantized tensor/);
+  });
 });

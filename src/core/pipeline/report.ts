@@ -20,6 +20,8 @@ export interface TensorReport {
   inputScale?: number;
   outputScaleMin?: number;
   outputScaleMax?: number;
+  /** Fitted per-column input scales: their range (F16 values) and the fit's grid point (scales.ts fitInputScales). */
+  inputScales?: { min: number; max: number; alpha: number; beta: number; refinements: number };
   /** Mean chosen clip ratio α (1 for absmax). */
   alphaMean?: number;
   /** Error of what was written, against the fused/rotated f32 weights. */

@@ -1,4 +1,5 @@
-import type { Backend, Mat } from '../ports';
+import type { Backend, Mat, SpoolFactory } from '../ports';
+import type { ProjectionSensitivity } from '../quant/mixed-precision';
 import type { QuantSettings } from '../settings';
 import type { Phase } from './events';
 import type { TensorOutputs } from './outputs';
@@ -14,6 +15,10 @@ export interface RunContext {
   reader: TensorReader;
   outputs: TensorOutputs;
   signal?: AbortSignal;
+  /** Matrices above this many bytes of f32 are processed in tiles (tiled.ts). */
+  tileBytes: number;
+  /** Scratch space for tiled matrices (a temp file in Node); absent: re-read and re-transform, memory where unavoidable. */
+  spool?: SpoolFactory;
   /** Norm gains, kept (they are small) for fusion into the linears that follow them in the plan. */
   gammas: Map<string, Float32Array>;
   /** A tied model's head starts from a copy of the embedding, made while it is on the backend. */
@@ -23,4 +28,9 @@ export interface RunContext {
   report(r: TensorReport): void;
   /** Say which plan item is being worked on. */
   at(index: number): void;
+  /**
+   * Set by the W8 budget's measuring pass: each quantized projection's layer-output sensitivity
+   * (gptq-layer.ts measureLayerSensitivity), measured layer by layer with calibration data.
+   */
+  sensitivity?: (s: ProjectionSensitivity) => void;
 }

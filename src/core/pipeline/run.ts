@@ -1,4 +1,4 @@
-import type { Backend, BundleSink, ModelSource } from '../ports';
+import type { Backend, BundleSink, ModelSource, SpoolFactory } from '../ports';
 import { CancelledError, InputError, throwIfAborted } from '../errors';
 import { chooseW8Set, w8SetChooser, type ProjectionSensitivity } from '../quant/mixed-precision';
 import type { PlanOptions } from '../qwen2/plan';
@@ -18,6 +18,7 @@ import { processMatrixItem, processNormItem } from './process-item';
 import type { TensorReport } from './report';
 import type { RunContext } from './run-context';
 import { TensorReader } from './tensor-reader';
+import { DEFAULT_TILE_BYTES, isTiledItem, processTiledItem } from './tiled';
 
 export { PASS_THROUGH_FILES } from './finalize';
 export { prepareRun, type PreparedRun } from './prepare';
@@ -43,6 +44,14 @@ export interface PipelineOptions {
   onTensor?: (r: TensorReport) => void;
   /** Calibration data: required by method 'gptq'. */
   calibration?: PipelineCalibration;
+  /**
+   * Matrices above this many bytes of f32 go through every stage in row tiles of about this
+   * size (default DEFAULT_TILE_BYTES; Infinity: every tensor whole). The bytes written do not
+   * depend on it.
+   */
+  tileBytes?: number;
+  /** Scratch space for tiled matrices (Node: temp files); absent: tiles are re-read from the source. */
+  spool?: SpoolFactory;
   /**
    * The W8 budget's sensitivity pass, already measured by measureW8Sensitivity on the same model,
    * calibration and settings (the pass ignores method, codebook and budget, so one measurement
@@ -91,23 +100,27 @@ const discardSink: BundleSink = {
 
 /**
  * Mixed precision by calibration sensitivity: a first pass quantizes every projection at 4 bits
- * (RTN, integer grid, earlier layers quantized) through the calibration stream and measures each
- * one's output error on calibration data; the most sensitive are kept at 8 bits while their
- * parameters stay within the budget (SPEC §4: most of the gain on outlier weights).
+ * (RTN, integer grid, earlier layers quantized) through the calibration stream and measures, for
+ * each one alone, the relative error it causes in its layer's output (gptq-layer.ts
+ * measureLayerSensitivity); the most sensitive are kept at 8 bits while their parameters stay
+ * within the budget (SPEC §4: most of the gain on outlier weights). On the outlier test model this
+ * ranking beats the per-tensor tr(ΔHΔᵀ)/tr(WHWᵀ): it sees what a projection's error does after
+ * attention's softmax and the MLP's gate.
  */
 export async function measureW8Sensitivity(opts: Omit<PipelineOptions, 'sink'>): Promise<ProjectionSensitivity[]> {
   if (!opts.calibration) throw new InputError('the W8 sensitivity pass needs calibration data (--calib)');
-  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform' };
+  const settings: QuantSettings = { ...opts.settings, w8Budget: 0, method: 'rtn', codebook: 'uniform', inputScales: 'uniform' };
+  const measured: ProjectionSensitivity[] = [];
   const pass = await runOnce({
     ...opts, settings, sink: discardSink, onTensor: undefined,
     onProgress: (e) => opts.onProgress?.({ ...e, phase: e.phase === 'done' ? 'calibrate' : e.phase, message: `sensitivity pass: ${e.message ?? e.tensorName}` }),
-  }, {}, true);
-  return pass.reports
-    .filter((r) => r.kind === 'projection' && r.bits === 4 && r.calibError)
-    .map((r) => ({ name: r.name, params: r.shape[0] * r.shape[1], sensitivity: r.calibError!.rtn ** 2 }));
+  }, {}, (s) => measured.push(s));
+  const at4 = new Set(pass.reports.filter((r) => r.kind === 'projection' && r.bits === 4).map((r) => r.name));
+  return measured.filter((s) => at4.has(s.name));
 }
 
-async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure: boolean): Promise<PipelineResult> {
+/** `measure`: the W8 budget's measuring pass (forward plan order, calibration stream, sensitivities reported to it). */
+async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure: ((s: ProjectionSensitivity) => void) | false): Promise<PipelineResult> {
   const { source, settings, backend, signal } = opts;
   const t0 = performance.now();
   const sink = new CountingSink(opts.sink, signal);
@@ -125,23 +138,29 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
       throw new InputError('method gptq needs calibration data: give --calib (a calib.json, a text file or a Hub dataset), or choose method rtn');
     }
     emit('prepare', `reading config and headers from ${source.label}`);
-    const prep = await prepareRun(source, settings, signal, measure ? { ...planOptions, order: 'forward' } : planOptions);
+    // Fitted input scales use calibration when it is given (Hessian-weighted fit), even with RTN.
+    const fittedWithCalibration = settings.inputScales === 'fitted' && settings.bits !== 16 && opts.calibration !== undefined;
+    const prep = await prepareRun(source, settings, signal, measure || fittedWithCalibration ? { ...planOptions, order: 'forward' } : planOptions);
     const { config, model, plan } = prep;
-    const calibration = measure || plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
+    const calibration = measure || fittedWithCalibration || plan.items.some((it) => it.quant?.method === 'gptq') ? opts.calibration ?? null : null;
     if (calibration) checkCalibration(calibration, config);
     at.tensorCount = plan.items.length;
     const layout = planSafetensorsShards(plan.items.flatMap((it) => it.outputs), { maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES });
     at.bytesToWrite = layout.files.reduce((s, f) => s + f.size, 0);
     at.bytesToRead = TensorReader.bytesToRead(model, plan);
-    reader = new TensorReader(model, backend, signal);
+    const tileBytes = opts.tileBytes ?? DEFAULT_TILE_BYTES;
+    if (!(tileBytes > 0)) throw new InputError(`tile size must be positive, got ${tileBytes} bytes`);
+    const tiled = (it: typeof plan.items[number]): boolean => isTiledItem(it, tileBytes);
+    reader = new TensorReader(model, backend, signal, tiled);
     await reader.announce(source, plan);
     const reports: TensorReport[] = [];
     const ctx: RunContext = {
-      backend, prep, settings, reader, signal,
+      backend, prep, settings, reader, signal, tileBytes, spool: opts.spool,
       outputs: new TensorOutputs(sink, layout, plan.outputDtype),
       gammas: new Map(), embeddingCopy: null, emit,
       report: (r) => { reports.push(r); opts.onTensor?.(r); },
       at: (i) => { at.tensorIndex = i; at.tensorName = plan.items[i].name; },
+      ...(measure ? { sensitivity: measure } : {}),
     };
 
     for (let i = 0; i < plan.items.length;) {
@@ -159,11 +178,12 @@ async function runOnce(opts: PipelineOptions, planOptions: PlanOptions, measure:
       if (item.kind === 'norm') {
         await processNormItem(ctx, item);
       } else {
-        const result = await processMatrixItem(ctx, i);
-        if (calibration && item.kind === 'embedding') {
+        const keepWeight = calibration !== null && item.kind === 'embedding';
+        const weightBytes = tiled(item) ? (await processTiledItem(ctx, i, keepWeight)).weightBytes : (await processMatrixItem(ctx, i)).weightBytes;
+        if (keepWeight) {
           // The calibration stream starts from the embedding as the bundle stores it.
           emit('calibrate', `embedding ${calibration.samples.length} calibration samples`);
-          stream = await CalibrationStream.start(calibration, config, decodeToF32(result.weightBytes, plan.outputDtype), signal);
+          stream = await CalibrationStream.start(calibration, config, decodeToF32(weightBytes!, plan.outputDtype), signal);
         }
       }
       i++;

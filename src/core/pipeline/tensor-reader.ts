@@ -2,7 +2,7 @@ import type { Backend, Mat, ModelSource } from '../ports';
 import { isDerivedHead, type PlanItem, type QuantPlan } from '../qwen2/plan';
 import { FINAL_NORM } from '../qwen2/tensors';
 import type { SafetensorsModel } from '../safetensors/model';
-import { readFiniteTensorBytes } from '../safetensors/read-tensor';
+import { readFiniteTensorBytes, readFiniteTensorRowBytes } from '../safetensors/read-tensor';
 import type { Dtype } from '../safetensors/types';
 
 export interface SourceBytes {
@@ -24,7 +24,17 @@ export class TensorReader {
     private readonly model: SafetensorsModel,
     private readonly backend: Backend,
     private readonly signal?: AbortSignal,
+    /** Items processed in tiles: never read ahead whole. */
+    private readonly tiled: (item: PlanItem) => boolean = () => false,
   ) {}
+
+  /** Rows [firstRow, firstRow + count) of a source tensor's bytes (a tile); `counted` adds them to bytesRead. */
+  async readRows(name: string, firstRow: number, count: number, counted: boolean): Promise<Uint8Array> {
+    const t = this.model.tensors.get(name)!;
+    const bytes = await readFiniteTensorRowBytes(this.model.files.get(t.file)!.source, t.info, firstRow, count, this.signal);
+    if (counted) this.bytesRead += bytes.length;
+    return bytes;
+  }
 
   /** Bytes the plan reads from the source in all. */
   static bytesToRead(model: SafetensorsModel, plan: QuantPlan): number {
@@ -98,6 +108,10 @@ export class TensorReader {
   /** Start reading the item after the current one (and, on a GPU, its upload). */
   readAhead(next: PlanItem | undefined): void {
     if (!next || isDerivedHead(next)) return;
+    if (this.tiled(next)) {
+      if (next.biasSource) this.start(next.biasSource);
+      return;
+    }
     this.start(next.source);
     if (next.biasSource) this.start(next.biasSource);
     if (this.backend.name === 'webgpu' && next.kind !== 'norm') {

@@ -15,6 +15,7 @@ import {
   fitCodebook,
   loaderSnapIndex,
   nearestEntryIndex,
+  refitCodebookToCodes,
   requiredGap,
   uniformCodebook,
 } from './codebook';
@@ -321,5 +322,89 @@ describe('GPTQ onto a codebook', () => {
     expect(Buffer.from(r2.values.buffer).equals(Buffer.from(r.values.buffer))).toBe(true);
     expect(() => gptqQuantize(w, rows, cols, h, { ...opts, codebook: cb.subarray(0, 8) })).toThrow(/8 entries; the grid \[-8, 7\] needs 16/);
     expect(() => gptqQuantize(w, rows, cols, h, { ...opts, codebook: new Float32Array(16) })).toThrow(/entry 1 \(0\) must be finite and above/);
+  });
+});
+
+describe('refitCodebookToCodes (entries by least squares on tr(ΔHΔᵀ) for fixed codes)', () => {
+  /** Correlated-input Hessian H = XᵀX/n of `tokens` rows. */
+  function hessian(cols: number, tokens: number, seed: number): Float64Array {
+    const g = gaussian(seed);
+    const a = Float64Array.from({ length: cols * cols }, () => g());
+    const x = new Float32Array(tokens * cols);
+    const z = new Float64Array(cols);
+    for (let t = 0; t < tokens; t++) {
+      for (let k = 0; k < cols; k++) z[k] = g();
+      for (let j = 0; j < cols; j++) {
+        let v = 0;
+        for (let k = 0; k < cols; k++) v += z[k] * a[k * cols + j];
+        x[t * cols + j] = v / Math.sqrt(cols);
+      }
+    }
+    const acc = new HessianAccumulator(cols);
+    acc.addRows(x, tokens);
+    return acc.hessian();
+  }
+  const energy = (w: Float32Array, v: Float32Array, rows: number, cols: number, h: Float64Array) => outputError(w, v, rows, cols, h).errorEnergy;
+  const valuesOf = (codes: ArrayLike<number>, entries: Float32Array, rowStep: Float32Array, cols: number) =>
+    Float32Array.from({ length: codes.length }, (_, i) => roundToF16(Math.fround(rowStep[Math.floor(i / cols)] * entries[codes[i]])));
+
+  it('recovers the entries that generated the weights exactly, from the integer grid, relabelling codes when the solve reorders entries', () => {
+    const rows = 12;
+    const cols = 24;
+    const u = uniform(5);
+    const truth = Float32Array.from([-7.5, -5.25, -3.5, -2.25, -1.375, -0.75, -0.3125, 0, 0.25, 0.625, 1.125, 1.875, 2.75, 4, 5.5, 8]);
+    const rowStep = Float32Array.from({ length: rows }, (_, r) => roundToF16(0.01 * (1 + r / 4)));
+    // Codes index the true entries reversed (code k ↦ truth[15 − k]): the solve gives a descending codebook.
+    const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(u() * 16));
+    const w = Float32Array.from(codes, (k, i) => Math.fround(rowStep[Math.floor(i / cols)] * truth[15 - k]));
+    const h = hessian(cols, 200, 3);
+    const fit = refitCodebookToCodes(w, rows, cols, codes, h, uniformCodebook(4), rowStep, 'model.layers.0.mlp.up_proj.weight');
+    expect(Array.from(fit.entries)).toEqual(Array.from(truth));
+    expect(fit.unused).toBe(0);
+    for (let i = 0; i < codes.length; i++) if (fit.codes[i] !== 15 - codes[i]) throw new Error(`code ${i}: ${fit.codes[i]} ≠ ${15 - codes[i]}`);
+    const v = Float32Array.from(fit.codes, (k, i) => Math.fround(rowStep[Math.floor(i / cols)] * fit.entries[k]));
+    expect(energy(w, v, rows, cols, h)).toBe(0);
+    expect(codebookProblem(fit.entries, 16)).toBeNull();
+    expect(defuseSnapFailures(fit.entries, rowStep)).toEqual([]);
+  });
+
+  it('after GPTQ onto a Lloyd codebook: lowers the output error; no perturbed entry does better; unused entries stay; deterministic', () => {
+    const rows = 40;
+    const cols = 64;
+    const w = weights(rows, cols, 41);
+    const h = hessian(cols, 300, 7);
+    const s = steps(w, rows, cols, 7, 0.8);
+    const diag = Float64Array.from({ length: cols }, (_, j) => h[j * cols + j]);
+    const cb = fitCodebook(w, rows, cols, { bits: 4, ...s, columnWeights: diag }).entries;
+    const r = gptqQuantize(w, rows, cols, h, { ...s, qmin: -8, qmax: 7, roundToF16: true, codebook: cb });
+    const codes = Uint8Array.from(r.codes, (q) => q + 8);
+    const fit = refitCodebookToCodes(w, rows, cols, codes, h, cb, s.rowStep);
+    const before = energy(w, r.values, rows, cols, h);
+    const after = energy(w, valuesOf(fit.codes, fit.entries, s.rowStep, cols), rows, cols, h);
+    console.info(`refit after GPTQ: output error energy ${before.toExponential(4)} → ${after.toExponential(4)} (×${(after / before).toFixed(4)})`);
+    expect(after).toBeLessThan(before);
+    expect(codebookProblem(fit.entries, 16)).toBeNull();
+    expect(defuseSnapFailures(fit.entries, s.rowStep)).toEqual([]);
+    // A least-squares optimum (up to F16 rounding of the entries): moving any entry by 2 % of the
+    // grid step or by one F16 step either way does not lower the error by more than rounding could.
+    const real = (e: Float32Array) => energy(w, Float32Array.from(fit.codes, (k, i) => s.rowStep[Math.floor(i / cols)] * e[k]), rows, cols, h);
+    const base = real(fit.entries);
+    for (let k = 0; k < 16; k++) {
+      for (const d of [-0.02, 0.02]) {
+        const e = Float32Array.from(fit.entries);
+        e[k] += d;
+        expect(real(e)).toBeGreaterThan(base * (1 - 1e-4));
+      }
+    }
+    // An entry no weight uses keeps its value (codes 0…14 only: entry 15 unused).
+    const clipped = Uint8Array.from(codes, (k) => Math.min(k, 14));
+    const fit2 = refitCodebookToCodes(w, rows, cols, clipped, h, cb, s.rowStep);
+    expect(fit2.unused).toBe(1);
+    expect(fit2.entries[15]).toBe(cb[15]);
+    const again = refitCodebookToCodes(w, rows, cols, codes, h, cb, s.rowStep);
+    expect(Array.from(again.entries)).toEqual(Array.from(fit.entries));
+    expect(Buffer.from(again.codes).equals(Buffer.from(fit.codes))).toBe(true);
+    expect(() => refitCodebookToCodes(w, rows, cols, Uint8Array.from(codes, () => 16), h, cb, s.rowStep, 'x.weight')).toThrow(/\(x\.weight\): code \[0, 0\] is 16/);
+    expect(() => refitCodebookToCodes(w, rows, cols, codes, h.subarray(1), cb, s.rowStep)).toThrow(/Hessian must be 64×64/);
   });
 });

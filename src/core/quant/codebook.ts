@@ -216,6 +216,38 @@ function enforceSpacing(entries: Float64Array, floor: number): { out: Float32Arr
   return { out, moved };
 }
 
+/**
+ * Sorted real entries → F16 entries spaced for the loader (enforceSpacing from `floor`), verified
+ * against ANEMLL's de-fuse for every row step, the floor doubled until every entry snaps back.
+ */
+function loaderSafeEntries(c: Float64Array, rowStep: ArrayLike<number>, floor: number, name?: string): { entries: Float32Array; moved: number; floor: number; floorRaises: number } {
+  const what = name ? ` (${name})` : '';
+  let floorRaises = 0;
+  for (;;) {
+    const { out, moved } = enforceSpacing(c, floor);
+    const bad = defuseSnapFailures(out, rowStep, 1);
+    if (bad.length === 0) return { entries: out, moved, floor, floorRaises };
+    const f = bad[0];
+    if (!Number.isFinite(f.stored) || Math.abs(f.value) * f.rowStep > F16_MAX || floorRaises >= 40) {
+      throw new CodebookError(
+        `codebook${what}: entry ${f.entry} (${f.value}) × row step ${f.rowStep} is stored as ${f.stored} (${f.storedAs}), which ANEMLL's fp16 de-fuse ` +
+          `reads back as ${f.defused} and snaps to entry ${f.snappedTo}; the tensor's scales do not fit F16 — use the uniform codebook for it`,
+        name,
+      );
+    }
+    floor = floor > 0 ? floor * 2 : CODEBOOK_ABS_GAP * 2;
+    floorRaises++;
+  }
+}
+
+/** The starting spacing floor for a tensor's row steps: stored products in f16's subnormal range still de-fuse to their own entry. */
+function subnormalSpacingFloor(rowStep: ArrayLike<number>): number {
+  let minStep = Infinity;
+  for (let r = 0; r < rowStep.length; r++) if (rowStep[r] > 0 && rowStep[r] < minStep) minStep = rowStep[r];
+  const f = minStep < Infinity ? 2 ** -22 / minStep : 0;
+  return f > CODEBOOK_ABS_GAP ? f : 0;
+}
+
 export interface FitCodebookOptions {
   /** Entries: 2^bits. */
   bits: number;
@@ -359,7 +391,7 @@ export function fitCodebook(w: Float32Array, rows: number, cols: number, opts: F
   // 1-D Lloyd only moves entries locally, so where it ends depends on where it starts.
   const starts = total > 0 ? [quantiles(1 / 3), quantiles(1), Float64Array.from(uniformCodebook(bits))] : [Float64Array.from(uniformCodebook(bits))];
   const subnormalFloor = minStep < Infinity ? 2 ** -22 / minStep : 0;
-  let floor = opts.spacingFloor ?? (subnormalFloor > CODEBOOK_ABS_GAP ? subnormalFloor : 0);
+  const floor = opts.spacingFloor ?? (subnormalFloor > CODEBOOK_ABS_GAP ? subnormalFloor : 0);
   let best: { c: Float64Array; ran: number; d: number } | null = null;
   for (const c of starts) {
     const ran = lloyd(c);
@@ -369,24 +401,8 @@ export function fitCodebook(w: Float32Array, rows: number, cols: number, opts: F
   const c = best!.c;
 
   // F16 entries, spaced for the loader; verified against its de-fuse for every row step.
-  let floorRaises = 0;
-  for (;;) {
-    const { out, moved } = enforceSpacing(c, floor);
-    const bad = defuseSnapFailures(out, rowStep, 1);
-    if (bad.length === 0) {
-      return { entries: out, iterations: best!.ran, spacingAdjusted: moved, spacingFloor: floor, floorRaises, distortion: distortion(out) };
-    }
-    const f = bad[0];
-    if (!Number.isFinite(f.stored) || Math.abs(f.value) * f.rowStep > F16_MAX || floorRaises >= 40) {
-      throw new CodebookError(
-        `codebook${what}: entry ${f.entry} (${f.value}) × row step ${f.rowStep} is stored as ${f.stored} (${f.storedAs}), which ANEMLL's fp16 de-fuse ` +
-          `reads back as ${f.defused} and snaps to entry ${f.snappedTo}; the tensor's scales do not fit F16 — use the uniform codebook for it`,
-        name,
-      );
-    }
-    floor = floor > 0 ? floor * 2 : CODEBOOK_ABS_GAP * 2;
-    floorRaises++;
-  }
+  const done = loaderSafeEntries(c, rowStep, floor, name);
+  return { entries: done.entries, iterations: best!.ran, spacingAdjusted: done.moved, spacingFloor: done.floor, floorRaises: done.floorRaises, distortion: distortion(done.entries) };
 
   /** Entry k at the (k + ½)/K quantile of the bin weights raised to `power`, linear inside its bin. */
   function quantiles(power: number): Float64Array {
@@ -458,4 +474,111 @@ export function checkCodebookArgs(m: { rows: number }, rowStep: Float32Array, ro
       throw new Error(`quantizeToCodebook: codebook entry ${i} (${codebook[i]}) must be finite and above entry ${i - 1}`);
     }
   }
+}
+
+export interface CodebookRefit {
+  /** 2^bits sorted F16 entries, spaced and verified for the loader's de-fuse like a fitted codebook. */
+  entries: Float32Array;
+  /** The codes relabelled onto `entries` (entry indices, row-major [rows, cols]); the same as given unless the solve reordered entries. */
+  codes: Uint8Array;
+  /** Entries no weight uses (kept where they were; they cost nothing). */
+  unused: number;
+  /** Entries the spacing rule moved beyond their F16 rounding. */
+  spacingAdjusted: number;
+}
+
+/**
+ * Codebook entries refitted to fixed codes (after GPTQ has chosen them): with ŵ_rj = s_r·C[k_rj],
+ * the entries minimising the output error tr((W − Ŵ) H (W − Ŵ)ᵀ) solve the 2^b × 2^b system
+ *   M C = b,  M_ab = Σ_r s_r² Σ_{i: k_ri = a} Σ_{j: k_rj = b} H_ij,  b_a = Σ_r s_r Σ_{i: k_ri = a} (H w_r)_i
+ * (one pass over the rows, rows·cols² multiply-adds — as much as GPTQ itself). GPTQ's codes carry
+ * its error feedback, so the entries that suit them are not the Lloyd entries fitted to the
+ * weights before it. Entries no code uses keep their value; the solution is sorted (codes
+ * relabelled with it), rounded to F16, spaced and verified against ANEMLL's de-fuse for every row
+ * step exactly as fitCodebook's. Deterministic (fixed summation order, f64).
+ */
+export function refitCodebookToCodes(
+  w: Float32Array, rows: number, cols: number, codes: ArrayLike<number>, h: Float64Array, entries: Float32Array, rowStep: Float32Array, name?: string,
+): CodebookRefit {
+  const what = name ? ` (${name})` : '';
+  const K = entries.length;
+  if (K < 2 || K > 256 || (K & (K - 1)) !== 0) throw new RangeError(`refitCodebookToCodes${what}: ${K} entries; expected a power of two from 2 to 256`);
+  if (w.length !== rows * cols || codes.length !== rows * cols) throw new RangeError(`refitCodebookToCodes${what}: weights and codes must hold ${rows}×${cols} values`);
+  if (h.length !== cols * cols) throw new RangeError(`refitCodebookToCodes${what}: Hessian must be ${cols}×${cols}`);
+  if (rowStep.length !== rows) throw new RangeError(`refitCodebookToCodes${what}: ${rows} rows need ${rows} row steps`);
+  const M = new Float64Array(K * K);
+  const bv = new Float64Array(K);
+  const row = new Int32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const s = rowStep[r];
+    if (!(s > 0)) continue;
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) {
+      const k = codes[o + j];
+      if (!(k >= 0 && k < K) || !Number.isInteger(k)) throw new RangeError(`refitCodebookToCodes${what}: code [${r}, ${j}] is ${k}; expected an entry index 0…${K - 1}`);
+      row[j] = k;
+    }
+    const s2 = s * s;
+    for (let i = 0; i < cols; i++) {
+      const hi = i * cols;
+      if (h[hi + i] === 0) continue; // a dead input channel: its row of H is zero
+      const mo = row[i] * K;
+      let hw = 0;
+      for (let j = 0; j < cols; j++) {
+        const hij = h[hi + j];
+        M[mo + row[j]] += s2 * hij;
+        hw += hij * w[o + j];
+      }
+      bv[row[i]] += s * hw;
+    }
+  }
+  // Entries nobody uses (zero row of M) keep their value; the rest solve the reduced system.
+  const used: number[] = [];
+  for (let a = 0; a < K; a++) if (M[a * K + a] > 0) used.push(a);
+  const c = Float64Array.from(entries);
+  const sol = solveSymmetric(used.map((a) => used.map((b2) => M[a * K + b2])), used.map((a) => bv[a]));
+  if (sol) used.forEach((a, n) => { if (Number.isFinite(sol[n])) c[a] = sol[n]; });
+  // Sorted (stable: equal values keep their index order), codes relabelled.
+  const order = Array.from({ length: K }, (_, k) => k).sort((a, b2) => c[a] - c[b2] || a - b2);
+  const relabel = new Uint8Array(K);
+  order.forEach((k, n) => { relabel[k] = n; });
+  const sorted = Float64Array.from(order, (k) => c[k]);
+  const done = loaderSafeEntries(sorted, rowStep, subnormalSpacingFloor(rowStep), name);
+  const out = new Uint8Array(rows * cols);
+  for (let i = 0; i < out.length; i++) out[i] = relabel[codes[i]];
+  return { entries: done.entries, codes: out, unused: K - used.length, spacingAdjusted: done.moved };
+}
+
+/**
+ * Solve the symmetric positive semi-definite system A x = b (small, dense) by Gaussian
+ * elimination with partial pivoting in f64, after a ridge of 1e-12 × the mean diagonal; null when
+ * it is singular even so.
+ */
+function solveSymmetric(a: number[][], b: number[]): Float64Array | null {
+  const n = b.length;
+  if (n === 0) return new Float64Array(0);
+  let tr = 0;
+  for (let i = 0; i < n; i++) tr += a[i][i];
+  const ridge = (1e-12 * tr) / n;
+  const m = a.map((r, i) => { const x = Float64Array.from(r); x[i] += ridge; return x; });
+  const x = Float64Array.from(b);
+  for (let col = 0; col < n; col++) {
+    let p = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(m[r][col]) > Math.abs(m[p][col])) p = r;
+    if (!(Math.abs(m[p][col]) > 0)) return null;
+    if (p !== col) { [m[p], m[col]] = [m[col], m[p]]; [x[p], x[col]] = [x[col], x[p]]; }
+    const piv = m[col][col];
+    for (let r = col + 1; r < n; r++) {
+      const f = m[r][col] / piv;
+      if (f === 0) continue;
+      for (let k = col; k < n; k++) m[r][k] -= f * m[col][k];
+      x[r] -= f * x[col];
+    }
+  }
+  for (let r = n - 1; r >= 0; r--) {
+    let acc = x[r];
+    for (let k = r + 1; k < n; k++) acc -= m[r][k] * x[k];
+    x[r] = acc / m[r][r];
+  }
+  return x;
 }

@@ -4,6 +4,8 @@ export interface ErrorStats {
   relError: number;
   /** 10·log10(‖W‖² / ‖W − Ŵ‖²), Infinity when exact. */
   sqnrDb: number;
+  /** Set when the figures are an estimate from this many sampled rows (of `rows`), not the whole matrix. */
+  sampled?: { rows: number; of: number };
 }
 
 /** Sums rows in order in f64 on the host, so every backend reports identical figures. */

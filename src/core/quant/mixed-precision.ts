@@ -1,11 +1,13 @@
 /**
  * Mixed 4/8-bit precision: which projections keep 8 bits.
  *
- *  - By budget (`--w8-budget F`): projections ranked by calibration sensitivity — the output-error
- *    energy tr(ΔHΔᵀ) when that projection alone is quantized at 4 bits, over its reference
- *    tr(WHWᵀ) (normalised per tensor, so a wide projection does not win by size alone) — and
- *    taken greedily in that order while the 8-bit parameters stay within F of all quantized
- *    projection parameters. Deterministic: ties by name.
+ *  - By budget (`--w8-budget F`): projections ranked by calibration sensitivity — the relative
+ *    error energy Σ‖Δy‖²/Σ‖y‖² of the *layer output* when that projection alone is quantized at
+ *    4 bits (src/core/pipeline/gptq-layer.ts measureLayerSensitivity; a ratio, so a wide
+ *    projection does not win by size alone) — and taken greedily in that order while the 8-bit
+ *    parameters stay within F of all quantized projection parameters. Deterministic: ties by name.
+ *    (The per-tensor tr(ΔHΔᵀ)/tr(WHWᵀ), sensitivityFromOutputError, ranked the outlier test
+ *    model's projections worse: it cannot see what attention's softmax does with a q/k error.)
  *  - By explicit overrides (`--bits-override 'down_proj=8,layers.0.*=8'`): glob patterns on tensor
  *    names, last match wins; they sit on top of the budget choice.
  * Both end up as a ChooseQuant hook for buildPlan (src/core/qwen2/plan.ts).
@@ -19,7 +21,7 @@ export interface ProjectionSensitivity {
   name: string;
   /** Parameters (rows × cols). */
   params: number;
-  /** tr(ΔHΔᵀ) / tr(WHWᵀ) at 4 bits (relative output error squared); larger = more sensitive. */
+  /** Relative squared error at 4 bits (layer output, or tr(ΔHΔᵀ)/tr(WHWᵀ)); larger = more sensitive. */
   sensitivity: number;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../../test/support/cpu';
 import { encodeF32, roundToF16 } from '../safetensors/dtype';
-import { chooseScales, gridFor, MSE_ALPHAS } from './scales';
+import { chooseScales, fitInputScales, gridFor, INPUT_SCALE_RANGE, MSE_ALPHAS } from './scales';
 
 const backend = new CpuBackend();
 
@@ -81,5 +81,67 @@ describe('chooseScales', () => {
     const { s } = await scalesOf(w, 3, 16, 4, 'sp', 'mse');
     expect(s.outputScales[1]).toBe(1);
     expect([...s.rowStep, ...s.rowInv, ...s.outputScales, s.inputScale].every(Number.isFinite)).toBe(true);
+  });
+});
+
+/** Gaussian-ish weights with a few input columns (channels) `boost` times larger, like a fused outlier γ. */
+function outlierColumns(rows: number, cols: number, boosted: number[], boost: number, seed = 5): Float32Array {
+  let s = seed;
+  const rand = (): number => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const w = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = (rand() + rand() + rand() - 1.5) * (boosted.includes(c) ? boost : 1);
+  return w;
+}
+
+describe('fitInputScales', () => {
+  const rows = 24;
+  const cols = 40;
+  const boosted = [3, 17, 30];
+
+  it('balances outlier columns: their s is the largest, the proxy error drops well below uniform scales', () => {
+    const w = outlierColumns(rows, cols, boosted, 20);
+    const fit = fitInputScales(w, rows, cols, 4);
+    const others = Array.from(fit.scales).filter((_, j) => !boosted.includes(j));
+    for (const j of boosted) expect(fit.scales[j]).toBeGreaterThan(Math.max(...others));
+    expect(fit.alpha).toBeGreaterThan(0);
+    expect(fit.beta).toBe(0); // no importance: activation-free
+    expect(fit.proxyError).toBeLessThan(0.5 * fit.uniformProxyError);
+  });
+
+  it('stores F16 values, median 1, within [1/16, 16]; deterministic to the bit', () => {
+    const w = outlierColumns(rows, cols, boosted, 400);
+    const a = fitInputScales(w, rows, cols, 4);
+    const b = fitInputScales(Float32Array.from(w), rows, cols, 4);
+    expect(Array.from(b.scales)).toEqual(Array.from(a.scales));
+    expect(a.scales.every((v) => roundToF16(v) === v && v >= 1 / INPUT_SCALE_RANGE && v <= INPUT_SCALE_RANGE)).toBe(true);
+    const sorted = Array.from(a.scales).sort((x, y) => x - y);
+    expect(sorted[cols / 2 - 1]).toBeLessThanOrEqual(1);
+    expect(sorted[cols / 2]).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...a.scales)).toBe(INPUT_SCALE_RANGE); // 400× columns: balanced up to the clamp
+  });
+
+  it('with importance (diag H): an important column gets a finer step than the activation-free fit gives it', () => {
+    const w = outlierColumns(rows, cols, [], 1);
+    const d = Array.from({ length: cols }, (_, j) => (j === 7 ? 400 : 1));
+    const free = fitInputScales(w, rows, cols, 4);
+    const fit = fitInputScales(w, rows, cols, 4, d);
+    expect(fit.beta).toBeGreaterThan(0);
+    expect(fit.scales[7]).toBeLessThan(free.scales[7]);
+    expect(fit.scales[7]).toBeLessThan(1);
+    expect(fit.proxyError).toBeLessThanOrEqual(fit.uniformProxyError);
+  });
+
+  it('never scores worse than uniform scales (uniform is a candidate), also on an unremarkable matrix', () => {
+    const w = outlierColumns(rows, cols, [], 1, 9);
+    for (const bits of [4, 8] as const) {
+      const fit = fitInputScales(w, rows, cols, bits);
+      expect(fit.proxyError).toBeLessThanOrEqual(fit.uniformProxyError);
+    }
+  });
+
+  it('rejects bad input with the reason', () => {
+    expect(() => fitInputScales(new Float32Array(5), 2, 3, 4)).toThrow(/5 weights for 2×3/);
+    expect(() => fitInputScales(new Float32Array(6), 2, 3, 4, [1, 2])).toThrow(/2 importances for 3 columns/);
+    expect(() => fitInputScales(new Float32Array(6), 2, 3, 4, [1, NaN, 1])).toThrow(/importance\[1\] = NaN/);
   });
 });

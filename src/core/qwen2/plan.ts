@@ -25,6 +25,8 @@ export interface QuantChoice {
   method: 'rtn' | 'gptq';
   /** The SP `.codebook`: the integer grid, or entries fitted to the tensor. */
   codebook: 'uniform' | 'learned';
+  /** `input_scales`: one value per tensor (absent = 'uniform'), or fitted per input column (projections only). */
+  inputScales?: 'uniform' | 'fitted';
 }
 
 /** One unit of streaming work: a source tensor (plus its bias) and everything done to it. */
@@ -78,7 +80,10 @@ export function isDerivedHead(it: PlanItem): boolean {
 /** The quantization choice every item gets from run-wide settings. */
 export function defaultQuantChoice(settings: QuantSettings): QuantChoice | null {
   if (settings.bits === 16) return null;
-  return { bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: settings.method, codebook: settings.codebook };
+  return {
+    bits: settings.bits, scheme: settings.scheme, clip: settings.clip, method: settings.method, codebook: settings.codebook,
+    ...(settings.inputScales === 'fitted' ? { inputScales: 'fitted' as const } : {}),
+  };
 }
 
 export interface PlanOptions {
@@ -149,7 +154,7 @@ export function buildPlan(cfg: Qwen2Config, settings: QuantSettings, tensors: Ma
   const decide = (item: PlanItem, wanted: boolean): QuantChoice | null => {
     if (!wanted || !runChoice) return null;
     // Embeddings keep round-to-nearest: GPTQ applies to the linears calibration data passes through.
-    const base: QuantChoice = item.kind === 'projection' ? { ...runChoice } : { ...runChoice, method: 'rtn', codebook: 'uniform' };
+    const base: QuantChoice = item.kind === 'projection' ? { ...runChoice } : { ...runChoice, method: 'rtn', codebook: 'uniform', inputScales: 'uniform' };
     return choose ? choose(item, base) : base;
   };
 

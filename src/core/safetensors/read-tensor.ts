@@ -85,20 +85,42 @@ export function firstNonFinite(bytes: Uint8Array, dtype: TensorInfo['dtype']): {
 /** `readTensorBytes`, refusing a tensor that holds NaN or ±Inf (naming it and the first bad element). */
 export async function readFiniteTensorBytes(src: ByteSource, info: TensorInfo, signal?: AbortSignal): Promise<Uint8Array> {
   const bytes = await readTensorBytes(src, info, signal);
-  const bad = firstNonFinite(bytes, info.dtype);
-  if (bad) {
-    // Row-major position, e.g. [12, 34], so the value can be found with any tensor viewer.
-    const pos: number[] = [];
-    let rest = bad.index;
-    for (let d = info.shape.length - 1; d >= 0; d--) {
-      pos.unshift(rest % info.shape[d]);
-      rest = Math.floor(rest / info.shape[d]);
-    }
-    throw new InputError(
-      `tensor ${info.name} in file ${src.name} holds a non-finite value (${bad.value}) at element ${bad.index}` +
-        `${pos.length > 1 ? ` (index [${pos.join(', ')}])` : ''}; quantizing it would give NaN weights. Use a checkpoint without NaN/Inf weights`,
-      { file: src.name, tensor: info.name },
-    );
-  }
+  refuseNonFinite(bytes, src, info, 0);
   return bytes;
+}
+
+/**
+ * The raw bytes of rows [firstRow, firstRow + rowCount) of a tensor (first dimension), refusing
+ * NaN or ±Inf like `readFiniteTensorBytes` (the element named by its place in the whole tensor).
+ */
+export async function readFiniteTensorRowBytes(src: ByteSource, info: TensorInfo, firstRow: number, rowCount: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const rows = info.shape.length === 0 ? 1 : info.shape[0];
+  if (!Number.isInteger(firstRow) || !Number.isInteger(rowCount) || firstRow < 0 || rowCount < 0 || firstRow + rowCount > rows) {
+    throw new RangeError(`readFiniteTensorRowBytes: rows [${firstRow}, ${firstRow + rowCount}) outside tensor ${info.name} with ${rows} rows`);
+  }
+  let rowElems = 1;
+  for (let i = 1; i < info.shape.length; i++) rowElems *= info.shape[i];
+  const rowBytes = rowElems * DTYPE_BYTES[info.dtype];
+  const begin = info.begin + firstRow * rowBytes;
+  const bytes = await readRange(src, info, begin, begin + rowCount * rowBytes, signal);
+  refuseNonFinite(bytes, src, info, firstRow * rowElems);
+  return bytes;
+}
+
+function refuseNonFinite(bytes: Uint8Array, src: ByteSource, info: TensorInfo, firstElement: number): void {
+  const found = firstNonFinite(bytes, info.dtype);
+  if (!found) return;
+  const bad = { ...found, index: found.index + firstElement };
+  // Row-major position, e.g. [12, 34], so the value can be found with any tensor viewer.
+  const pos: number[] = [];
+  let rest = bad.index;
+  for (let d = info.shape.length - 1; d >= 0; d--) {
+    pos.unshift(rest % info.shape[d]);
+    rest = Math.floor(rest / info.shape[d]);
+  }
+  throw new InputError(
+    `tensor ${info.name} in file ${src.name} holds a non-finite value (${bad.value}) at element ${bad.index}` +
+      `${pos.length > 1 ? ` (index [${pos.join(', ')}])` : ''}; quantizing it would give NaN weights. Use a checkpoint without NaN/Inf weights`,
+    { file: src.name, tensor: info.name },
+  );
 }

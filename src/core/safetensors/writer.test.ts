@@ -139,3 +139,44 @@ describe('SafetensorsStreamWriter', () => {
     expect(headerJson(sink.files['model.safetensors']).trimEnd()).toBe('{"__metadata__":{"format":"pt"}}');
   });
 });
+
+describe('SafetensorsStreamWriter: a tensor in pieces', () => {
+  const specs: TensorSpec[] = [
+    { name: 'x', dtype: 'F32', shape: [2] },
+    { name: 'y', dtype: 'F16', shape: [3] },
+  ];
+
+  it('writes the same file from chunks as from whole tensors, each chunk passed on as it comes', async () => {
+    const layout = planSafetensorsShards(specs, { maxShardBytes: 1000 });
+    const whole = memorySink();
+    const a = new SafetensorsStreamWriter(whole, layout);
+    await a.writeTensor('x', Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    await a.writeTensor('y', Uint8Array.from([9, 10, 11, 12, 13, 14]));
+    await a.finish();
+    const pieces = memorySink();
+    const b = new SafetensorsStreamWriter(pieces, layout);
+    await b.beginTensor('x');
+    for (const c of [[1, 2, 3], [], [4, 5, 6, 7], [8]]) await b.writeChunk(Uint8Array.from(c));
+    await b.endTensor();
+    await b.writeTensor('y', Uint8Array.from([9, 10, 11, 12, 13, 14]));
+    await b.finish();
+    expect(Array.from(pieces.files['model.safetensors'])).toEqual(Array.from(whole.files['model.safetensors']));
+    expect(pieces.maxChunk()).toBe(layout.files[0].header.length);
+  });
+
+  it('refuses too many or too few bytes, another tensor while one is open, and chunks with none open', async () => {
+    const layout = planSafetensorsShards(specs, { maxShardBytes: 1000 });
+    const w = new SafetensorsStreamWriter(memorySink(), layout);
+    await expect(w.writeChunk(new Uint8Array(1))).rejects.toThrow('SafetensorsStreamWriter.writeChunk: no tensor is being written; call beginTensor first');
+    await expect(w.beginTensor('y')).rejects.toThrow('got tensor y out of order; expected x next');
+    await w.beginTensor('x');
+    await expect(w.writeTensor('x', new Uint8Array(8))).rejects.toThrow('SafetensorsStreamWriter.writeTensor: got tensor x while x is still being written');
+    await w.writeChunk(new Uint8Array(5));
+    await expect(w.writeChunk(new Uint8Array(4))).rejects.toThrow('SafetensorsStreamWriter.writeChunk: tensor x would get 9 bytes; expected 8');
+    await expect(w.endTensor()).rejects.toThrow('SafetensorsStreamWriter.endTensor: tensor x got 5 bytes; expected 8');
+    await expect(w.finish()).rejects.toThrow('SafetensorsStreamWriter.finish: tensor x is still being written');
+    await w.writeChunk(new Uint8Array(3));
+    await w.endTensor();
+    await expect(w.endTensor()).rejects.toThrow('SafetensorsStreamWriter.endTensor: no tensor is being written');
+  });
+});

@@ -174,23 +174,75 @@ export class SafetensorsStreamWriter {
 
   async writeTensor(name: string, bytes: Uint8Array): Promise<void> {
     this.guard('writeTensor');
+    const spec = this.expect(name);
+    const want = tensorSpecBytes(spec);
+    if (bytes.length !== want) {
+      throw new Error(
+        `SafetensorsStreamWriter.writeTensor: tensor ${name} has ${bytes.length} bytes; expected ${want} (${spec.dtype} ${JSON.stringify(spec.shape)})`,
+      );
+    }
+    if (this.open) throw new Error(`SafetensorsStreamWriter.writeTensor: got tensor ${name} while ${this.open.name} is still being written`);
+    await this.run(async () => {
+      await this.step(); // opens the file (header) and skips any empty ones
+      if (bytes.length > 0) await this.current!.write(bytes);
+      this.specIdx++;
+      await this.step(); // closes the file when this was its last tensor
+    });
+  }
+
+  /** The next planned tensor's spec, checking `name` is it. */
+  private expect(name: string): TensorSpec {
     const next = this.nextSpec();
     if (!next) throw new Error(`SafetensorsStreamWriter.writeTensor: got tensor ${name} but every planned tensor is already written`);
     if (next.spec.name !== name) {
       throw new Error(`SafetensorsStreamWriter.writeTensor: got tensor ${name} out of order; expected ${next.spec.name} next (in ${next.file.fileName})`);
     }
-    const want = tensorSpecBytes(next.spec);
-    if (bytes.length !== want) {
-      throw new Error(
-        `SafetensorsStreamWriter.writeTensor: tensor ${name} has ${bytes.length} bytes; expected ${want} (${next.spec.dtype} ${JSON.stringify(next.spec.shape)})`,
-      );
+    return next.spec;
+  }
+
+  /** The tensor being written in pieces: its name, the bytes it must have and those written. */
+  private open: { name: string; want: number; got: number } | null = null;
+
+  /**
+   * Start writing the next planned tensor in pieces (`writeChunk`, then `endTensor`), so a
+   * tensor never has to be whole in memory. Calls must be sequential.
+   */
+  async beginTensor(name: string): Promise<void> {
+    this.guard('beginTensor');
+    if (this.open) throw new Error(`SafetensorsStreamWriter.beginTensor: got tensor ${name} while ${this.open.name} is still being written`);
+    const spec = this.expect(name);
+    await this.run(() => this.step()); // opens the file (header) and skips any empty ones
+    this.open = { name, want: tensorSpecBytes(spec), got: 0 };
+  }
+
+  /** The next bytes of the tensor `beginTensor` started. */
+  async writeChunk(bytes: Uint8Array): Promise<void> {
+    this.guard('writeChunk');
+    const open = this.open;
+    if (!open) throw new Error('SafetensorsStreamWriter.writeChunk: no tensor is being written; call beginTensor first');
+    if (open.got + bytes.length > open.want) {
+      throw new Error(`SafetensorsStreamWriter.writeChunk: tensor ${open.name} would get ${open.got + bytes.length} bytes; expected ${open.want}`);
     }
+    if (bytes.length === 0) return;
+    await this.run(() => this.current!.write(bytes));
+    open.got += bytes.length;
+  }
+
+  /** Finish the tensor `beginTensor` started: all its bytes must have been written. */
+  async endTensor(): Promise<void> {
+    this.guard('endTensor');
+    const open = this.open;
+    if (!open) throw new Error('SafetensorsStreamWriter.endTensor: no tensor is being written');
+    if (open.got !== open.want) throw new Error(`SafetensorsStreamWriter.endTensor: tensor ${open.name} got ${open.got} bytes; expected ${open.want}`);
+    this.open = null;
+    this.specIdx++;
+    await this.run(() => this.step()); // closes the file when this was its last tensor
+  }
+
+  private async run(f: () => Promise<void>): Promise<void> {
     this.busy = true;
     try {
-      await this.step(); // opens the file (header) and skips any empty ones
-      if (bytes.length > 0) await this.current!.write(bytes);
-      this.specIdx++;
-      await this.step(); // closes the file when this was its last tensor
+      await f();
     } catch (err) {
       this.failed = err;
       throw err;
@@ -202,6 +254,7 @@ export class SafetensorsStreamWriter {
   /** Check every tensor was written, write any tensor-less file and the shard index. */
   async finish(): Promise<void> {
     this.guard('finish');
+    if (this.open) throw new Error(`SafetensorsStreamWriter.finish: tensor ${this.open.name} is still being written`);
     const next = this.nextSpec();
     if (next) {
       let remaining = 0;
