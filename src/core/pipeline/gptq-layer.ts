@@ -98,9 +98,9 @@ export async function processLayerWithGptq(ctx: RunContext, stream: CalibrationS
   }
 }
 
-/** Whether quantizing the item uses its input's Hessian (GPTQ, or a learned codebook's column weights). */
+/** Whether quantizing the item uses its input's Hessian (GPTQ, a learned codebook's column weights, or fitted input scales' importance). */
 function needsHessian(item: PlanItem): boolean {
-  return !!item.quant && (item.quant.method === 'gptq' || item.quant.codebook === 'learned');
+  return !!item.quant && (item.quant.method === 'gptq' || item.quant.codebook === 'learned' || item.quant.inputScales === 'fitted');
 }
 
 /** H = 2XᵀX of one linear input of the layer, from a calibration forward through it. */
@@ -136,6 +136,7 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
     weightBytes = await backend.read(t.w, outDtype);
     await ctx.outputs.queue(matrixOutputs(item, { weightBytes, report: t.report }, m.bias, ctx.outputs.encode));
   } else if (choice.inputScales === 'fitted') {
+    if (!h) throw new Error(`${item.name}: fitted input scales in a calibrated layer need its input's Hessian`);
     const result = await finishQuantized(backend, t, await quantizeFittedInLayer(ctx, item, t, m.host, h), outDtype);
     weightBytes = result.weightBytes;
     ctx.emit('write');
