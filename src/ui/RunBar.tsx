@@ -1,6 +1,7 @@
 import { cancel, copyLink, run, settingsBlocked, shareQuery } from '../state/actions';
 import { useShallow } from 'zustand/react/shallow';
 import { useApp } from '../state/store';
+import { useAdvisor } from '../state/advisor';
 
 export function RunBar() {
   const status = useApp((s) => s.status);
@@ -13,9 +14,13 @@ export function RunBar() {
   useApp(useShallow((s) => [s.linkProblems, s.overrideDraftError]));
   const settingsProblem = settingsBlocked();
   const running = status === 'running';
+  // The advisor's sweep and a run share the one worker: one at a time.
+  const advising = useAdvisor((a) => a.status === 'running');
   // Why Run is off, said next to it (the preflight panel has the details and the fixes).
   const blocked = !hasModel
     ? 'Choose a model first.'
+    : advising
+      ? 'The settings advisor is running: wait for it or cancel it (Advisor panel).'
     : settingsProblem
       ? settingsProblem
     : pf.state === 'error'
