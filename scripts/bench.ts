@@ -166,7 +166,7 @@ function inputBytes(dir: string): number {
 
 // ── runs ─────────────────────────────────────────────────────────────────────────────────────
 
-interface Run { wallS: number; peakRssMb: number }
+interface Run { wallS: number; peakRssMb: number; cpuS: number }
 
 /** One child process under /usr/bin/time -v: wall seconds and max RSS (MB). */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
@@ -180,7 +180,9 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
     throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${(r.stderr ?? '').slice(-3000)}`);
   }
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');
-  return { wallS, peakRssMb: m ? Number(m[1]) / 1024 : NaN };
+  const user = /User time \(seconds\): ([\d.]+)/.exec(r.stderr ?? '');
+  const sys = /System time \(seconds\): ([\d.]+)/.exec(r.stderr ?? '');
+  return { wallS, peakRssMb: m ? Number(m[1]) / 1024 : NaN, cpuS: user && sys ? Number(user[1]) + Number(sys[1]) : NaN };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -206,7 +208,8 @@ function main(): void {
   const out = join(cache, 'out');
   const cliRoot = values['cli-root'] ?? process.cwd();
   const rows: Row[] = [];
-  console.log(`cache ${cache}; ${runs} run(s) each; ${process.env.QUAROT_CPU_SIMD === '0' ? 'CPU kernels: plain TypeScript (QUAROT_CPU_SIMD=0)' : 'CPU kernels: WebAssembly SIMD'}`);
+  const kernels = values['cli-root'] ? `the CLI of ${cliRoot}` : process.env.QUAROT_CPU_SIMD === '0' ? 'CPU kernels: plain TypeScript (QUAROT_CPU_SIMD=0)' : 'CPU kernels: WebAssembly SIMD';
+  console.log(`cache ${cache}; ${runs} run(s) each; ${kernels}`);
   for (const key of models) {
     const shape = MODELS[key];
     const dir = join(cache, shape.name);
@@ -226,7 +229,7 @@ function main(): void {
         for (let r = 0; r < runs; r++) {
           numpyRuns.push(timed('python3', ['scripts/bench-numpy.py', '--model', dir, '--out', join(out, 'numpy'), ...set.numpy]));
           rmSync(join(out, 'numpy'), { recursive: true, force: true });
-          console.log(`  numpy ${shape.name} ${sk}: ${numpyRuns[r].wallS.toFixed(2)} s, ${numpyRuns[r].peakRssMb.toFixed(0)} MB`);
+          console.log(`  numpy ${shape.name} ${sk}: ${numpyRuns[r].wallS.toFixed(2)} s (CPU ${numpyRuns[r].cpuS.toFixed(1)} s), ${numpyRuns[r].peakRssMb.toFixed(0)} MB`);
         }
       }
       for (const backend of backends) {
@@ -234,7 +237,7 @@ function main(): void {
         for (let r = 0; r < runs; r++) {
           rmSync(join(out, 'cli'), { recursive: true, force: true });
           rs.push(timed(process.execPath, ['--import', 'tsx', join(cliRoot, 'src/cli/quantize.ts'), '--model', dir, '--out', join(out, 'cli'), '--backend', backend, '--quiet', '--overwrite', ...set.cli], { EGL_PLATFORM: 'surfaceless' }));
-          console.log(`  cli ${backend} ${shape.name} ${sk}: ${rs[r].wallS.toFixed(2)} s, ${rs[r].peakRssMb.toFixed(0)} MB`);
+          console.log(`  cli ${backend} ${shape.name} ${sk}: ${rs[r].wallS.toFixed(2)} s (CPU ${rs[r].cpuS.toFixed(1)} s), ${rs[r].peakRssMb.toFixed(0)} MB`);
         }
         rmSync(join(out, 'cli'), { recursive: true, force: true });
         rows.push({ model: shape.name, backend, settings: set.label, runs: rs, inMb, numpy: numpyRuns });
@@ -243,20 +246,21 @@ function main(): void {
   }
   rmSync(out, { recursive: true, force: true });
 
-  const header = ['checkpoint', 'backend', 'settings', `wall (median of ${runs})`, 'MB/s in', 'peak RSS', ...(numpy ? ['numpy wall', 'numpy RSS', 'CLI / numpy'] : [])];
+  const header = ['checkpoint', 'backend', 'settings', `wall (median of ${runs})`, 'CPU time', 'MB/s in', 'peak RSS', ...(numpy ? ['numpy wall', 'numpy CPU', 'numpy RSS', 'CLI / numpy (wall)'] : [])];
   const table = rows.map((r) => {
     const wall = median(r.runs.map((x) => x.wallS));
     const rss = Math.max(...r.runs.map((x) => x.peakRssMb));
-    const cells = [r.model, r.backend, r.settings, `${wall.toFixed(2)} s`, (r.inMb / wall).toFixed(0), `${rss.toFixed(0)} MB`];
+    const cpu = median(r.runs.map((x) => x.cpuS));
+    const cells = [r.model, r.backend, r.settings, `${wall.toFixed(2)} s`, `${cpu.toFixed(1)} s`, (r.inMb / wall).toFixed(0), `${rss.toFixed(0)} MB`];
     if (numpy && r.numpy) {
       const nw = median(r.numpy.map((x) => x.wallS));
-      cells.push(`${nw.toFixed(2)} s`, `${Math.max(...r.numpy.map((x) => x.peakRssMb)).toFixed(0)} MB`, `${(wall / nw).toFixed(2)}×`);
+      cells.push(`${nw.toFixed(2)} s`, `${median(r.numpy.map((x) => x.cpuS)).toFixed(1)} s`, `${Math.max(...r.numpy.map((x) => x.peakRssMb)).toFixed(0)} MB`, `${(wall / nw).toFixed(2)}×`);
     }
     return cells;
   });
   console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
   for (const c of table) console.log(`| ${c.join(' | ')} |`);
-  console.log(`\nwall = the whole CLI process (Node start and tsx included); peak RSS of that process (/usr/bin/time -v).${numpy ? ` numpy ${numpy}: scripts/bench-numpy.py, same math, same checkpoint.` : ''}`);
+  console.log(`\nwall = the whole CLI process (Node start and tsx included); CPU time = its user + system time, less sensitive to other load than wall; peak RSS of that process (/usr/bin/time -v).${numpy ? ` numpy ${numpy}: scripts/bench-numpy.py, same math, same checkpoint.` : ''}`);
   void statSync;
 }
 

@@ -291,14 +291,18 @@ function emitRoundF16(f: Fn, v: number, t: { abs: number; sign: number; res: num
 }
 
 /**
- * Adds 1 to counts[lane·stride + idx lane] for the four i32 lanes of local idx: one histogram
- * copy per lane (summed by the host), so equal bins in a vector do not wait on each other.
+ * One histogram copy per lane (summed by the host), so equal bins in a vector do not wait on
+ * each other: `laneBase` = the four copies' byte addresses, set once by emitLaneBase.
  */
-function emitCount(f: Fn, idx: number, counts: number, strideBytes: number, a: number): void {
+function emitLaneBase(f: Fn, counts: number, strideBytes: number, laneBase: number): void {
+  f.get(counts).op('i32x4.splat').get(strideBytes).op('i32x4.splat').v128i(0, 1, 2, 3).op('i32x4.mul', 'i32x4.add').set(laneBase);
+}
+
+/** Adds 1 to the count of bin idx[lane] in lane's copy, for the four lanes. */
+function emitCount(f: Fn, idx: number, laneBase: number, addr: number, a: number): void {
+  f.get(idx).i32(2).op('i32x4.shl').get(laneBase).op('i32x4.add').set(addr);
   for (let lane = 0; lane < 4; lane++) {
-    f.get(counts).get(idx).extractI(lane).i32(2).op('i32.shl', 'i32.add');
-    if (lane > 0) f.get(strideBytes).i32(lane).op('i32.mul', 'i32.add');
-    f.tee(a).get(a).mem('i32.load').i32(1).op('i32.add').mem('i32.store');
+    f.get(addr).extractI(lane).tee(a).get(a).mem('i32.load').i32(1).op('i32.add').mem('i32.store');
   }
 }
 
@@ -313,8 +317,9 @@ function quantizeKernel(): Fn {
   const qminV = f.local('v128'), qmaxV = f.local('v128'), qminI = f.local('v128'), nanV = f.local('v128'), sV = f.local('v128'), iV = f.local('v128');
   const q = f.local('v128'), v = f.local('v128'), idx = f.local('v128');
   const t = { abs: f.local('v128'), sign: f.local('v128'), res: f.local('v128') };
-  const stride = f.local('i32');
+  const stride = f.local('i32'), laneBase = f.local('v128'), addr = f.local('v128');
   f.get(nanBin).i32(1).op('i32.add').i32(2).op('i32.shl').set(stride);
+  emitLaneBase(f, counts, stride, laneBase);
   f.get(qmin).op('f32x4.splat').set(qminV).get(qmax).op('f32x4.splat').set(qmaxV);
   f.get(qmin).op('i32.trunc_sat_f32_s', 'i32x4.splat').set(qminI).get(nanBin).op('i32x4.splat').set(nanV);
   f.get(data).set(p).get(out).set(o);
@@ -328,7 +333,7 @@ function quantizeKernel(): Fn {
       f.get(f16).if(() => { emitRoundF16(f, v, t); f.get(t.res).set(v); });
       f.get(o).get(v).mem('v128.store');
       f.get(nanV).get(q).op('i32x4.trunc_sat_f32x4_s').get(qminI).op('i32x4.sub').get(q).get(q).op('f32x4.ne', 'v128.bitselect').set(idx);
-      emitCount(f, idx, counts, stride, a);
+      emitCount(f, idx, laneBase, addr, a);
       f.get(p).i32(16).op('i32.add').set(p).get(o).i32(16).op('i32.add').set(o);
     });
   });
@@ -341,13 +346,15 @@ function histogramKernel(): Fn {
   const [data, nB, range, inv, last, counts] = [0, 1, 2, 3, 4, 5];
   const p = f.local('i32'), end = f.local('i32'), a = f.local('i32'), stride = f.local('i32');
   const rV = f.local('v128'), iV = f.local('v128'), lastV = f.local('v128'), idx = f.local('v128');
+  const laneBase = f.local('v128'), addr = f.local('v128');
   f.get(last).i32(1).op('i32.add').i32(2).op('i32.shl').set(stride);
+  emitLaneBase(f, counts, stride, laneBase);
   f.get(range).op('f32x4.splat').set(rV).get(inv).op('f32x4.splat').set(iV).get(last).op('i32x4.splat').set(lastV);
   f.get(data).get(nB).op('i32.add').set(end);
   f.for(p, () => f.get(data), end, 16, () => {
     f.get(p).mem('v128.load').get(rV).op('f32x4.add').get(iV).op('f32x4.mul', 'f32x4.floor', 'i32x4.trunc_sat_f32x4_s');
     f.v128i(0, 0, 0, 0).op('i32x4.max_s').get(lastV).op('i32x4.min_s').set(idx);
-    emitCount(f, idx, counts, stride, a);
+    emitCount(f, idx, laneBase, addr, a);
   });
   return f;
 }

@@ -72,16 +72,9 @@ export async function processLayerWithGptq(ctx: RunContext, stream: CalibrationS
     for (const input of LINEAR_INPUTS) {
       const group = matrices.filter((m) => PROJECTION_INFO[m.item.proj!].input === input);
       if (group.length === 0) continue;
-      const acc = (backend.gptq ?? cpuGptqEngine).hessian(group[0].item.cols, `layer ${layer} ${input}`);
       ctx.at(group[0].index);
-      ctx.emit('calibrate', `layer ${layer} ${input}: calibration forward and Hessian (${stream.hidden.length} samples, ${stream.tokens} tokens)`);
-      let h: Float64Array;
-      try {
-        await runStream((at, x) => (at === input ? acc.add(x) : undefined));
-        h = await acc.hessian();
-      } finally {
-        acc.dispose();
-      }
+      // The W8 budget's measuring pass quantizes with plain RTN: no Hessian needed (its reports carry no calibError).
+      const h = ctx.sensitivity && group.every((m) => !needsHessian(m.item)) ? null : await layerInputHessian(ctx, stream, runStream, layer, input, group[0].item.cols);
       for (const m of group) {
         throwIfAborted(ctx.signal);
         ctx.at(m.index);
@@ -105,12 +98,33 @@ export async function processLayerWithGptq(ctx: RunContext, stream: CalibrationS
   }
 }
 
+/** Whether quantizing the item uses its input's Hessian (GPTQ, a learned codebook's column weights, or fitted input scales' importance). */
+function needsHessian(item: PlanItem): boolean {
+  return !!item.quant && (item.quant.method === 'gptq' || item.quant.codebook === 'learned' || item.quant.inputScales === 'fitted');
+}
+
+/** H = 2XᵀX of one linear input of the layer, from a calibration forward through it. */
+async function layerInputHessian(
+  ctx: RunContext, stream: CalibrationStream, runStream: (onInput: Parameters<CalibrationStream['forward']['runLayer']>[3]) => Promise<void>,
+  layer: number, input: (typeof LINEAR_INPUTS)[number], cols: number,
+): Promise<Float64Array> {
+  const acc = (ctx.backend.gptq ?? cpuGptqEngine).hessian(cols, `layer ${layer} ${input}`);
+  ctx.emit('calibrate', `layer ${layer} ${input}: calibration forward and Hessian (${stream.hidden.length} samples, ${stream.tokens} tokens)`);
+  try {
+    await runStream((at, x) => (at === input ? acc.add(x) : undefined));
+    return await acc.hessian();
+  } finally {
+    acc.dispose();
+  }
+}
+
 /**
  * A projection quantized with its input's Hessian: RTN's scales, then GPTQ (when its choice says
  * so) onto that grid; written, reported (with the output error on calibration data of what was
  * written and of RTN), and installed in `weights` as stored for the rest of the layer's passes.
+ * Without a Hessian (the W8 measuring pass, plain RTN only) there is no output error to report.
  */
-async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Array, weights: Map<string, Float32Array>): Promise<void> {
+async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Array | null, weights: Map<string, Float32Array>): Promise<void> {
   const { backend, settings } = ctx;
   const outDtype = ctx.prep.plan.outputDtype;
   const roundToF16 = outDtype === 'F16';
@@ -122,6 +136,7 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
     weightBytes = await backend.read(t.w, outDtype);
     await ctx.outputs.queue(matrixOutputs(item, { weightBytes, report: t.report }, m.bias, ctx.outputs.encode));
   } else if (choice.inputScales === 'fitted') {
+    if (!h) throw new Error(`${item.name}: fitted input scales in a calibrated layer need its input's Hessian`);
     const result = await finishQuantized(backend, t, await quantizeFittedInLayer(ctx, item, t, m.host, h), outDtype);
     weightBytes = result.weightBytes;
     ctx.emit('write');
@@ -133,12 +148,13 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
     const rtnValues = decodeToF32(await backend.read(rtn.mat, 'F32'), 'F32');
     let written = rtnValues;
     // A learned codebook is fitted to this tensor with its input's Hessian diagonal as column weights.
-    const diagH = choice.codebook === 'learned' ? Float64Array.from({ length: item.cols }, (_, j) => h[j * item.cols + j]) : undefined;
+    if (!h && needsHessian(item)) throw new Error(`${item.name}: ${choice.method} with a ${choice.codebook} codebook needs its input's Hessian`);
+    const diagH = h && choice.codebook === 'learned' ? Float64Array.from({ length: item.cols }, (_, j) => h[j * item.cols + j]) : undefined;
     // Fitted on the host copy the layer already holds (no second readback).
     const codebook = diagH ? learnCodebook(m.host, item.rows, item.cols, rtn.scales, choice.bits, diagH, item.name) : rtn.codebook;
     if (choice.method === 'gptq') {
       ctx.emit('gptq', `GPTQ ${item.name}`);
-      const r = await (backend.gptq ?? cpuGptqEngine).quantize(m.host, item.rows, item.cols, h, {
+      const r = await (backend.gptq ?? cpuGptqEngine).quantize(m.host, item.rows, item.cols, h!, {
         rowStep: rtn.scales.rowStep, rowInv: rtn.scales.rowInv, qmin: rtn.qmin, qmax: rtn.qmax,
         damp: settings.damp, actOrder: settings.actOrder, roundToF16, name: item.name,
         ...(diagH ? { codebook } : {}),
@@ -153,10 +169,12 @@ async function quantizeWithHessian(ctx: RunContext, m: LayerMatrix, h: Float64Ar
       q = { ...rtn, mat: c.mat, codeCounts: c.codeCounts, codebook };
       written = decodeToF32(await backend.read(c.mat, 'F32'), 'F32');
     }
-    t.report.calibError = {
-      written: outputError(m.host, written, item.rows, item.cols, h).relError,
-      rtn: outputError(m.host, rtnValues, item.rows, item.cols, h).relError,
-    };
+    if (h) {
+      t.report.calibError = {
+        written: outputError(m.host, written, item.rows, item.cols, h).relError,
+        rtn: outputError(m.host, rtnValues, item.rows, item.cols, h).relError,
+      };
+    }
     const result = await finishQuantized(backend, t, q, outDtype);
     weightBytes = result.weightBytes;
     ctx.emit('write');

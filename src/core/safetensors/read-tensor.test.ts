@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../errors';
 import { encodeF16, encodeF32 } from './dtype';
 import { readSafetensorsHeader } from './header';
-import { firstNonFinite, readFiniteTensorBytes, readTensorBytes, readTensorF32, readTensorRowsF32 } from './read-tensor';
+import { firstNonFinite, readFiniteTensorBytes, readFiniteTensorRowBytes, readTensorBytes, readTensorF32, readTensorRowsF32 } from './read-tensor';
 import { memorySink, memorySource, rawSafetensors } from '../../../test/support/memory';
 import { planSafetensorsShards, SafetensorsStreamWriter, type TensorSpec } from './writer';
 
@@ -123,5 +123,20 @@ describe('non-finite weights', () => {
     w[7] = 7;
     const ok = rawSafetensors({ w: { dtype: 'F32', shape: [3, 4], data_offsets: [0, 48] } }, encodeF32(w));
     expect(Array.from(new Float32Array((await readFiniteTensorBytes(memorySource('m', ok), info)).slice().buffer))).toEqual(Array.from(w));
+  });
+
+  it('readFiniteTensorRowBytes reads a row range and names a bad element by its place in the whole tensor', async () => {
+    const w = new Float32Array(12).map((_, i) => i);
+    w[9] = NaN;
+    const file = rawSafetensors({ w: { dtype: 'F32', shape: [3, 4], data_offsets: [0, 48] } }, encodeF32(w));
+    const src = memorySource('m.safetensors', file);
+    const [info] = (await readSafetensorsHeader(src)).tensors;
+    const rows = await readFiniteTensorRowBytes(src, info, 1, 1);
+    expect(Array.from(new Float32Array(rows.slice().buffer))).toEqual([4, 5, 6, 7]);
+    expect(src.reads.at(-1)).toEqual([info.begin + 16, 16]);
+    await expect(readFiniteTensorRowBytes(src, info, 1, 2)).rejects.toThrow(
+      'tensor w in file m.safetensors holds a non-finite value (NaN) at element 9 (index [2, 1]); quantizing it would give NaN weights',
+    );
+    await expect(readFiniteTensorRowBytes(src, info, 2, 2)).rejects.toThrow('readFiniteTensorRowBytes: rows [2, 4) outside tensor w with 3 rows');
   });
 });
