@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../../test/support/cpu';
 import { encodeF32, roundToF16 } from '../safetensors/dtype';
-import { chooseScales, fitInputScales, gridFor, INPUT_SCALE_RANGE, MSE_ALPHAS } from './scales';
+import { chooseScales, fitInputScales, gridFor, INPUT_SCALE_FIT_ROWS, INPUT_SCALE_RANGE, MSE_ALPHAS } from './scales';
 
 const backend = new CpuBackend();
 
@@ -137,6 +137,21 @@ describe('fitInputScales', () => {
       const fit = fitInputScales(w, rows, cols, bits);
       expect(fit.proxyError).toBeLessThanOrEqual(fit.uniformProxyError);
     }
+  });
+
+  it('fits a tall tensor on INPUT_SCALE_FIT_ROWS evenly strided rows: the same scales as fitting those rows alone', () => {
+    const tall = INPUT_SCALE_FIT_ROWS * 3 + 5;
+    const c = 16;
+    const w = outlierColumns(tall, c, [2, 9], 12, 13);
+    const sample = new Float32Array(INPUT_SCALE_FIT_ROWS * c);
+    for (let k = 0; k < INPUT_SCALE_FIT_ROWS; k++) {
+      const r = Math.floor((k * tall) / INPUT_SCALE_FIT_ROWS);
+      sample.set(w.subarray(r * c, (r + 1) * c), k * c);
+    }
+    const fit = fitInputScales(w, tall, c, 4);
+    expect(Array.from(fit.scales)).toEqual(Array.from(fitInputScales(sample, INPUT_SCALE_FIT_ROWS, c, 4).scales));
+    expect(fit.scales[2]).toBeGreaterThan(1);
+    expect(fit.scales[9]).toBeGreaterThan(1);
   });
 
   it('rejects bad input with the reason', () => {

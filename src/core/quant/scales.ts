@@ -212,6 +212,11 @@ export const INPUT_SCALE_BETAS = [0, 0.125, 0.25, 0.375, 0.5] as const;
 export const INPUT_SCALE_PROXY_CLIPS = [1, 0.9, 0.8, 0.7, 0.6, 0.5] as const;
 /** Alternating least-squares refinements of s after the grid search (each kept only if it lowers the proxy). */
 export const INPUT_SCALE_REFINEMENTS = 4;
+/**
+ * The fit scores at most this many rows (evenly strided, deterministic): s is shared by all rows,
+ * so a sample estimates it well, and a 4864-row MLP tensor then costs what a 512-row one does.
+ */
+export const INPUT_SCALE_FIT_ROWS = 512;
 /** s_j is normalised to median 1 and kept within [1/16, 16] (fp16 range of the stored scales). */
 export const INPUT_SCALE_RANGE = 16;
 
@@ -324,11 +329,23 @@ function proxyError(
  *  2. alternating updates: with the codes q and row steps Δ of the best s, the least-squares
  *     column scale s_j = Σ_r W_rj Δ_r q_rj / Σ_r (Δ_r q_rj)², re-rounded; kept while the proxy drops.
  * Everything is +, ×, ÷ and sqrt in f64 in a fixed order (same bits on every backend and engine).
+ * Tensors with more than INPUT_SCALE_FIT_ROWS rows are fitted on that many evenly strided rows.
  */
 export function fitInputScales(w: Float32Array, rows: number, cols: number, bits: 4 | 8, importance?: ArrayLike<number>): InputScaleFit {
   if (w.length !== rows * cols) throw new RangeError(`fitInputScales: ${w.length} weights for ${rows}×${cols}`);
   if (importance && importance.length !== cols) throw new RangeError(`fitInputScales: ${importance.length} importances for ${cols} columns`);
   const { qmin, qmax } = gridFor(bits);
+  if (rows > INPUT_SCALE_FIT_ROWS) {
+    // Rows floor(k · rows / N), k = 0 … N−1 (integer arithmetic, the same rows everywhere).
+    const n = INPUT_SCALE_FIT_ROWS;
+    const sample = new Float32Array(n * cols);
+    for (let k = 0; k < n; k++) {
+      const r = Math.floor((k * rows) / n);
+      sample.set(w.subarray(r * cols, (r + 1) * cols), k * cols);
+    }
+    w = sample;
+    rows = n;
+  }
   const a = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
