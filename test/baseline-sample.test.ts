@@ -5,6 +5,10 @@ import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import type { Backend } from '../src/core/ports';
 import { BASELINE_SAMPLE_ELEMENTS, baselineError, baselineSampleRows, quantizationError, quantizeMatrix } from '../src/core/pipeline/quantize';
 import type { QuantChoice } from '../src/core/qwen2/plan';
+import { runPipeline } from '../src/core/pipeline/run';
+import { parseSettings } from '../src/core/settings';
+import { makeTinyQwen2, tinyQwen2Files } from '../src/demo/tiny-qwen2';
+import { memoryModelSource, memorySink } from './support/memory';
 
 function matrix(rows: number, cols: number, seed: number): Float32Array {
   let s = seed;
@@ -64,4 +68,26 @@ describe('baseline on sampled rows', () => {
       expect(Math.abs(est.relError / all.relError - 1)).toBeLessThan(0.03);
     });
   }
+
+  test('whole-matrix and tiled processing sample the same rows and report the same baseline', async () => {
+    // embedding 2100×512 = 1 075 200 elements > 2^20: sampled; the layers' matrices are not
+    const model = makeTinyQwen2({ hidden: 512, intermediate: 64, layers: 1, heads: 8, kvHeads: 2, vocab: 2100, tie: true, seed: 5, outliers: true });
+    const files = Object.fromEntries((await tinyQwen2Files(model, { dtype: 'BF16' })).map((f) => [f.path, f.bytes]));
+    const reports = [];
+    for (const tileBytes of [Infinity, 64 * 1024]) {
+      const result = await runPipeline({
+        source: memoryModelSource(files, 'sample'), sink: memorySink(), settings: parseSettings({}), backend: new CpuBackend(), target: { model: 'sample' }, tileBytes,
+      });
+      reports.push(result.reports);
+    }
+    const [whole, tiled] = reports;
+    const emb = whole.find((r) => r.name === 'model.embed_tokens.weight')!;
+    const stride = Math.ceil((2100 * 512) / BASELINE_SAMPLE_ELEMENTS);
+    expect(stride).toBe(2);
+    expect(emb.baselineError!.sampled!.of).toBe(2100);
+    expect([1050, 1051]).toContain(emb.baselineError!.sampled!.rows);
+    expect(tiled.find((r) => r.name === emb.name)!.baselineError).toEqual(emb.baselineError);
+    for (const r of whole) if (r.name !== emb.name && r.baselineError) expect(r.baselineError.sampled, r.name).toBeUndefined();
+    expect(tiled).toEqual(whole);
+  });
 });

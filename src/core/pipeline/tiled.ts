@@ -7,6 +7,7 @@ import { isDerivedHead, type PlanItem } from '../qwen2/plan';
 import { DTYPE_BYTES, type Dtype } from '../safetensors/types';
 import { itemBias, itemTransform } from './process-item';
 import { matrixOutputs } from './outputs';
+import { baselineSampleRows } from './quantize';
 import { HISTOGRAM_BINS, type TensorReport } from './report';
 import type { RunContext } from './run-context';
 import { matrixReportFrom, addQuantizedFiguresFrom } from './tensor-report';
@@ -311,8 +312,21 @@ export async function processTiledItem(ctx: RunContext, index: number, keepWeigh
     const q = item.quant;
     if (q) ctx.emit('quantize');
     const chooser = q ? new ScaleChooser(rowMax, q.bits, q.scheme, q.clip) : null;
-    // The honest baseline: plain RTN of the original rows, same scheme and clip (quantize.ts baselineError).
-    const baseChooser = q && transformed ? new ScaleChooser(rowMax0, q.bits, q.scheme, q.clip) : null;
+    // The honest baseline: plain RTN of the original rows, same scheme and clip (quantize.ts
+    // baselineError) — on the same sampled rows as there for large matrices, where the backend can take rows.
+    const pick = q && transformed && backend.takeRows ? baselineSampleRows(rows, item.cols, rowMax0) : null;
+    const baseRows = pick ? pick.length : rows;
+    const baseChooser = q && transformed ? new ScaleChooser(pick ? Float32Array.from(pick, (r) => rowMax0[r]) : rowMax0, q.bits, q.scheme, q.clip) : null;
+    /** The baseline's rows [lo, hi) inside tile t, and the original w0 rows or a copy of the sampled ones. */
+    const baseTile = async (t: RowTile, w0: Mat): Promise<{ lo: number; hi: number; mat: Mat; copy: boolean }> => {
+      if (!pick) return { lo: t.r0, hi: t.r1, mat: w0, copy: false };
+      let lo = 0;
+      while (lo < pick.length && pick[lo] < t.r0) lo++;
+      let hi = lo;
+      while (hi < pick.length && pick[hi] < t.r1) hi++;
+      if (hi === lo) return { lo, hi, mat: w0, copy: false };
+      return { lo, hi, mat: await backend.takeRows!(w0, pick.subarray(lo, hi).map((r) => r - t.r0)), copy: true };
+    };
     let histDone = false;
     const mse = async (mat: Mat, st: MseStage, t: RowTile): Promise<Float32Array> =>
       backend.mseRowErrors(mat, st.rowBase.subarray(t.r0, t.r1), st.rowInvBase.subarray(t.r0, t.r1), st.alphas, st.invAlphas, st.qmin, st.qmax);
@@ -321,12 +335,19 @@ export async function processTiledItem(ctx: RunContext, index: number, keepWeigh
       const bst = baseChooser?.next() ?? null;
       if (!st && !bst) break;
       const sse = st ? new Float32Array(rows * st.alphas.length) : null;
-      const bsse = bst ? new Float32Array(rows * bst.alphas.length) : null;
+      const bsse = bst ? new Float32Array(baseRows * bst.alphas.length) : null;
       const hist = !histDone;
       await m.pass({ w0: hist || bst !== null, w: true }, async (t, w0, w) => {
         if (hist) await histograms(w0!, w!);
         if (st) sse!.set(await mse(w!, st, t), t.r0 * st.alphas.length);
-        if (bst) bsse!.set(await mse(w0!, bst, t), t.r0 * bst.alphas.length);
+        if (bst) {
+          const b = await baseTile(t, w0!);
+          try {
+            if (b.hi > b.lo) bsse!.set(await mse(b.mat, bst, { r0: b.lo, r1: b.hi }), b.lo * bst.alphas.length);
+          } finally {
+            if (b.copy) backend.release(b.mat);
+          }
+        }
       });
       histDone = true;
       if (st) chooser!.submit(sse!);
@@ -339,8 +360,8 @@ export async function processTiledItem(ctx: RunContext, index: number, keepWeigh
     const f16 = outDtype === 'F16';
     const diff = new Float32Array(rows);
     const ref = new Float32Array(rows);
-    const bdiff = new Float32Array(rows);
-    const bref = new Float32Array(rows);
+    const bdiff = new Float32Array(baseRows);
+    const bref = new Float32Array(baseRows);
     const codeCounts = grid ? new Uint32Array(grid.qmax - grid.qmin + 1) : null;
     const quantHist = new Uint32Array(HISTOGRAM_BINS);
     const stream = ctx.outputs.stream(item.name);
@@ -364,13 +385,20 @@ export async function processTiledItem(ctx: RunContext, index: number, keepWeigh
           backend.release(qq.mat);
         }
         if (baseScales) {
-          const qb = await backend.quantize(w0!, sub(baseScales.rowStep), sub(baseScales.rowInv), grid.qmin, grid.qmax, f16);
+          const b = await baseTile(t, w0!);
           try {
-            const e = await backend.rowSquaredErrors(w0!, qb.mat);
-            bdiff.set(e.diff, t.r0);
-            bref.set(e.ref, t.r0);
+            if (b.hi > b.lo) {
+              const qb = await backend.quantize(b.mat, baseScales.rowStep.subarray(b.lo, b.hi), baseScales.rowInv.subarray(b.lo, b.hi), grid.qmin, grid.qmax, f16);
+              try {
+                const e = await backend.rowSquaredErrors(b.mat, qb.mat);
+                bdiff.set(e.diff, b.lo);
+                bref.set(e.ref, b.lo);
+              } finally {
+                backend.release(qb.mat);
+              }
+            }
           } finally {
-            backend.release(qb.mat);
+            if (b.copy) backend.release(b.mat);
           }
         }
       } else {
@@ -385,7 +413,10 @@ export async function processTiledItem(ctx: RunContext, index: number, keepWeigh
     const report = matrixReportFrom(item, transformed, absmaxBefore, absmaxAfter, { range, before, after });
     let codebook: Float32Array | undefined;
     if (q && scales && grid) {
-      if (transformed) report.baselineError = errorStatsFromRows(bdiff, bref);
+      if (transformed) {
+        const e = errorStatsFromRows(bdiff, bref);
+        report.baselineError = pick ? { ...e, sampled: { rows: pick.length, of: rows } } : e;
+      }
       report.error = errorStatsFromRows(diff, ref);
       if (!transformed) report.baselineError = report.error;
       codebook = uniformCodebook(q.bits);
