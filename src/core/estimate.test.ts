@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_TILE_BYTES } from './pipeline/tiled';
 import { computeSeconds, fasterBackend, fitCost, knownModelSize, peakMemoryBytes, QWEN25_MODELS, settingsFactor, type BackendCalibration } from './estimate';
 import { DEFAULT_SETTINGS } from './settings';
 
@@ -58,5 +59,17 @@ describe('choosing a backend', () => {
 
   it('counts the zip in memory only for the zip destination', () => {
     expect(peakMemoryBytes(tiny, 1e6, 'zip') - peakMemoryBytes(tiny, 1e6, 'folder')).toBe(1e6);
+  });
+
+  it('tiled: memory follows the largest projection and the tile, not the vocabulary', () => {
+    const q7 = knownModelSize(QWEN25_MODELS[3]);
+    const rtn7 = peakMemoryBytes(q7, 0, 'folder');
+    // down_proj (18944 × 3584) once in f32 (the app's in-memory column slabs) + four 32 MiB tiles.
+    expect(rtn7).toBe(4 * 18944 * 3584 + 4 * DEFAULT_TILE_BYTES);
+    expect(peakMemoryBytes({ ...q7, largestTensor: 2 * q7.largestTensor }, 0, 'folder')).toBe(rtn7);
+    // GPTQ / learned codebooks hold projections whole: three f32 copies.
+    expect(peakMemoryBytes(q7, 0, 'folder', { wholeProjections: true })).toBe(3 * 4 * 18944 * 3584 + 4 * DEFAULT_TILE_BYTES);
+    // A model smaller than a tile holds its largest tensor, not a whole tile.
+    expect(peakMemoryBytes(tiny, 0, 'folder')).toBe(5 * 4 * 32_768);
   });
 });

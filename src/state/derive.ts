@@ -98,7 +98,7 @@ export function progressView(p: RunProgress, finished = false): ProgressView {
 
 /** A preflight's size, as the estimate needs it. */
 export function modelSize(pf: Preflight): ModelSize {
-  return { parameters: pf.parameters, quantizedCount: pf.quantizedCount, tensorBytes: pf.tensorBytes, largestTensor: pf.largestTensor };
+  return { parameters: pf.parameters, quantizedCount: pf.quantizedCount, tensorBytes: pf.tensorBytes, largestTensor: pf.largestTensor, largestProjection: pf.largestProjection };
 }
 
 /** Download rate assumed for a Hub model before anything was measured (stated as such in the UI). */
@@ -124,7 +124,7 @@ export function estimateRun(size: ModelSize, outputBytes: number, s: QuantSettin
     backends,
     chosen: hit ? { backend: hit.backend, seconds: hit.seconds + downloadSeconds } : null,
     downloadSeconds,
-    peakMemoryBytes: peakMemoryBytes(size, outputBytes, destination),
+    peakMemoryBytes: peakMemoryBytes(size, outputBytes, destination, { wholeProjections: s.bits !== 16 && (s.method === 'gptq' || s.codebook === 'learned') }),
     measured: cals.length > 0,
   };
 }

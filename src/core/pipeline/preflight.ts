@@ -54,6 +54,8 @@ export interface Preflight {
   parameters: number;
   /** Elements of the largest tensor (what the run holds in memory at once). */
   largestTensor: number;
+  /** The largest decoder-layer matrix's element count (what the app's memory estimate holds whole). */
+  largestProjection: number;
   dtypes: string[];
   /** Bytes of the bundle's safetensors files plus pass-through files (README/JSON excluded). */
   outputBytes: number;
@@ -127,11 +129,13 @@ export async function preflight(source: ModelSource, settings: QuantSettings, op
   const passThrough = files.filter((f) => PASS_THROUGH_FILES.includes(f.path)).reduce((s, f) => s + f.size, 0);
   let parameters = 0;
   let largestTensor = 0;
+  let largestProjection = 0;
   const dtypes = new Set<string>();
-  for (const { info } of model.tensors.values()) {
+  for (const [name, { info }] of model.tensors) {
     const n = info.shape.reduce((a, b) => a * b, 1);
     parameters += n;
     largestTensor = Math.max(largestTensor, n);
+    if (info.shape.length === 2 && name.startsWith('model.layers.')) largestProjection = Math.max(largestProjection, n);
     dtypes.add(info.dtype);
   }
   return {
@@ -146,6 +150,7 @@ export async function preflight(source: ModelSource, settings: QuantSettings, op
     quantizedCount: outPlan.quantizedCount,
     parameters,
     largestTensor,
+    largestProjection,
     dtypes: [...dtypes].sort(),
     outputBytes: outLayout.files.reduce((s, f) => s + f.size, 0) + passThrough,
     config: {
