@@ -19,7 +19,7 @@ describe('cancel', () => {
     // Some tensors done (the table streams in), but not all.
     await page.waitForSelector('[data-testid="tensor-table"] tbody tr');
     await screenshot(page, '07-running', { fullPage: false });
-    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('button', { name: 'Cancel', exact: true }).click();
     await waitForStatus(page, 'idle', 30_000);
     expect(await page.getByRole('button', { name: 'Download bundle' }).count()).toBe(0);
     expect(await page.locator('[data-testid="result"]').count()).toBe(0);

@@ -36,7 +36,7 @@ describe('shareable link against a hub', () => {
     const { page, errors } = await openPage(browser, `${base}?${query}`);
     await waitForStatus(page, 'done', 120_000);
     // The link's settings were restored into the form.
-    await expect(page.getByLabel('Bits').inputValue()).resolves.toBe('8');
+    await expect(page.getByRole('combobox', { name: /^Bits/ }).inputValue()).resolves.toBe('8');
     await expect(page.getByRole('combobox', { name: /^Rotation/ }).inputValue()).resolves.toBe('block');
     await expect(page.getByLabel('Block size').inputValue()).resolves.toBe('16');
     await expect(page.getByLabel('Seed').inputValue()).resolves.toBe('3');

@@ -222,7 +222,7 @@ describe('trust', () => {
     expect(await page.locator('[data-testid="read-rate"]').innerText()).not.toBe('0 MB/s');
 
     // Settings changed: the result stays, marked as the earlier settings'.
-    await page.getByLabel('Bits').selectOption('4');
+    await page.getByRole('combobox', { name: /^Bits/ }).selectOption('4');
     await page.locator('[data-testid="stale"]').waitFor();
     expect(await page.locator('[data-testid="stale"]').innerText()).toMatch(/made from tiny-random-qwen2 with W8 sp\/absmax/);
     // Another model: the earlier result, its download and its inspection are gone.

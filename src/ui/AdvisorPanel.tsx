@@ -49,7 +49,7 @@ export function AdvisorPanel() {
             Try {points} setting{points === 1 ? '' : 's'}
           </button>
         ) : (
-          <button className="secondary" onClick={() => void cancelAdvice()}>Cancel</button>
+          <button className="secondary" onClick={() => void cancelAdvice()}>Cancel advice</button>
         )}
         {running && (
           <span className="muted" data-testid="advisor-progress">
