@@ -11,9 +11,13 @@ afterAll(async () => {
   await browser?.close();
 });
 
+// A run long enough to cancel in the middle: RTN of the tiny model finishes in well under a second on the
+// SIMD CPU path, so GPTQ on its built-in calibration (layer by layer, tens of seconds here) is cancelled.
+const SLOW_RUN = 'model=tiny-random-qwen2&backend=cpu&method=gptq&calib=demo&csamples=32&cseqlen=128&cseed=0';
+
 describe('cancel', () => {
   it('stops mid-run and leaves no bundle', async () => {
-    const { page, errors } = await openPage(browser, `${inject('baseUrl')}?model=tiny-random-qwen2&backend=cpu`);
+    const { page, errors } = await openPage(browser, `${inject('baseUrl')}?${SLOW_RUN}`);
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await waitForStatus(page, 'running');
     // Some tensors done (the table streams in), but not all.

@@ -15,7 +15,8 @@ const downloadButtons = 'return [...document.querySelectorAll("button")].filter(
 
 describe('WebKit: cancel', () => {
   it('stops mid-run and leaves no bundle', async () => {
-    await openApp(s, '?model=tiny-random-qwen2&backend=cpu');
+    // GPTQ on the built-in calibration: long enough to cancel mid-run (RTN of this model takes under a second).
+    await openApp(s, '?model=tiny-random-qwen2&backend=cpu&method=gptq&calib=demo&csamples=32&cseqlen=128&cseed=0');
     await s.clickButton('Run');
     await waitForStatus(s, 'running');
     // Some tensors done (the table streams in), but not all.
