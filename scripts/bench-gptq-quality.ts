@@ -12,8 +12,6 @@
  *    (embeddings not quantized), calibration 64 × 128 random ids.
  * Quality and speed are measured here, never asserted in timed tests.
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import { runPipeline } from '../src/core/pipeline/run';
@@ -22,26 +20,11 @@ import { calibErrorTotals } from '../src/core/pipeline/report';
 import { dimsFromConfig } from '../src/core/qwen2/config';
 import { parseSettings, type QuantSettings } from '../src/core/settings';
 import { gptqCost, formatFlop } from '../src/core/gptq-cost';
-import { mulberry32 } from '../src/demo/tiny-qwen2';
-import { demoCalibrationFromEval } from '../src/demo/calibration-text';
-import { cpuCalibrationForward } from '../src/eval/calibration-forward';
-import { calibIdsSha256, sampleCalibration } from '../src/eval/calibration-set';
-import { createQwen2Cpu } from '../src/eval/forward-cpu';
 import { evaluate } from '../src/eval/perplexity';
-import { loadWeights, tinyModelFiles, readFolder, weightSource } from '../test/support/bundle';
 import { memoryModelSource, memorySink } from '../test/support/memory';
+import { cpuModel, fixtureData, outlierData } from './quality-bench-data';
 
 const { values } = parseArgs({ options: { only: { type: 'string' } } });
-const FIXTURE = resolve(import.meta.dirname, '../../shared/fixtures/tinystories-260k');
-
-async function calibration(samples: number[][], source: string): Promise<PipelineCalibration> {
-  return { samples, forward: cpuCalibrationForward, source, sha256: await calibIdsSha256(samples) };
-}
-
-async function cpuModel(files: Record<string, Uint8Array>) {
-  const cfg = JSON.parse(new TextDecoder().decode(files['config.json']));
-  return createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(files)));
-}
 
 /** One pipeline run in memory; its wall time and the peak RSS sampled while it ran. */
 async function quantize(files: Record<string, Uint8Array>, settings: Partial<Record<keyof QuantSettings, unknown>>, calib?: PipelineCalibration) {
@@ -64,16 +47,11 @@ const s1 = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
 
 async function fixture(): Promise<void> {
-  const files = readFolder(FIXTURE);
-  const evalTokens = JSON.parse(readFileSync(join(FIXTURE, 'eval.tokens.json'), 'utf8'));
-  const demo = demoCalibrationFromEval(readFileSync(join(FIXTURE, 'eval.txt'), 'utf8'), evalTokens);
-  if (demo.firstToken < 40 * 256) throw new Error('demo calibration overlaps the evaluated windows');
-  const calib = await calibration(sampleCalibration(demo.ids, 64, 256, 0), 'tinystories-260k calib.tokens.json');
-  const tokens: number[] = evalTokens.ids;
+  const { files, tokens, calib, firstCalibToken } = await fixtureData();
   const fp = await cpuModel(files);
   const base = await evaluate(fp, fp, tokens, 256, 40);
   const cfg = dimsFromConfig(JSON.parse(new TextDecoder().decode(files['config.json'])));
-  process.stdout.write(`fixture tinystories-260k, W4 sp/mse, first 40 windows × 256, FP perplexity ${f4(base.pplA)}; calibration 64 × 256 (demo's calib.tokens.json, eval ids ${demo.firstToken}+), GPTQ arithmetic ${formatFlop(gptqCost(cfg, 64, 256).total)}\n`);
+  process.stdout.write(`fixture tinystories-260k, W4 sp/mse, first 40 windows × 256, FP perplexity ${f4(base.pplA)}; calibration 64 × 256 (demo's calib.tokens.json, eval ids ${firstCalibToken}+), GPTQ arithmetic ${formatFlop(gptqCost(cfg, 64, 256).total)}\n`);
   process.stdout.write('| method | rotation | act-order | embeddings | perplexity | Δ vs RTN | mean output error (GPTQ / RTN) | wall time | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n');
   for (const rotation of ['full', 'none'] as const) {
     for (const embeddings of [true, false]) {
@@ -94,12 +72,7 @@ async function fixture(): Promise<void> {
 }
 
 async function outlier(): Promise<void> {
-  const opts = { hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed: 11, outliers: true };
-  const files = await tinyModelFiles(opts);
-  const rand = mulberry32(3);
-  const calib = await calibration(Array.from({ length: 64 }, () => Array.from({ length: 128 }, () => Math.floor(rand() * 256))), 'random ids');
-  const evalRand = mulberry32(99);
-  const ids = Array.from({ length: 8 * 64 }, () => Math.floor(evalRand() * 256));
+  const { files, ids, calib } = await outlierData();
   const fp = await cpuModel(files);
   process.stdout.write('\noutlier model (makeTinyQwen2 hidden 128, intermediate 256, 2 layers, vocab 256, seed 11, outliers), W4 sp/mse, embeddings 16-bit; mean KL on 8 × 64 random tokens; calibration 64 × 128 random ids\n');
   process.stdout.write('| rotation | RTN KL | GPTQ KL (act-order) | GPTQ / RTN | GPTQ wall time |\n|---|---|---|---|---|\n');

@@ -15,25 +15,16 @@
  * Each line is printed as soon as its run is done (markdown table rows). Quality and speed are
  * measured here, never asserted in timed tests.
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend';
 import { runPipeline, type PipelineResult } from '../src/core/pipeline/run';
 import type { PipelineCalibration } from '../src/core/pipeline/calibration';
-import { dimsFromConfig } from '../src/core/qwen2/config';
 import { parseSettings, type QuantSettings } from '../src/core/settings';
-import { mulberry32 } from '../src/demo/tiny-qwen2';
-import { demoCalibrationFromEval } from '../src/demo/calibration-text';
-import { cpuCalibrationForward } from '../src/eval/calibration-forward';
-import { calibIdsSha256, sampleCalibration } from '../src/eval/calibration-set';
-import { createQwen2Cpu } from '../src/eval/forward-cpu';
 import { evaluate } from '../src/eval/perplexity';
-import { loadWeights, tinyModelFiles, readFolder, weightSource } from '../test/support/bundle';
 import { memoryModelSource, memorySink } from '../test/support/memory';
+import { cpuModel, fixtureData, outlierData } from './quality-bench-data';
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, rotation: { type: 'string' }, embeddings: { type: 'string' } } });
-const FIXTURE = resolve(import.meta.dirname, '../../shared/fixtures/tinystories-260k');
 const ROTATIONS = (['full', 'none'] as const).filter((r) => !values.rotation || values.rotation === r);
 const EMBEDDINGS = ([false, true] as const).filter((q) => !values.embeddings || values.embeddings === (q ? 'w4' : '16'));
 
@@ -45,15 +36,6 @@ const STEPS: { label: string; settings: Settings; calibrated: boolean }[] = [
   { label: '+ 5 % at 8 bits', settings: { method: 'gptq', codebook: 'learned', w8Budget: '0.05' }, calibrated: true },
   { label: '+ 10 % at 8 bits', settings: { method: 'gptq', codebook: 'learned', w8Budget: '0.10' }, calibrated: true },
 ];
-
-async function calibration(samples: number[][], source: string): Promise<PipelineCalibration> {
-  return { samples, forward: cpuCalibrationForward, source, sha256: await calibIdsSha256(samples) };
-}
-
-async function cpuModel(files: Record<string, Uint8Array>) {
-  const cfg = JSON.parse(new TextDecoder().decode(files['config.json']));
-  return createQwen2Cpu(dimsFromConfig(cfg), weightSource(await loadWeights(files)));
-}
 
 async function quantize(files: Record<string, Uint8Array>, settings: Settings, calib?: PipelineCalibration) {
   const sink = memorySink();
@@ -97,24 +79,15 @@ async function table(files: Record<string, Uint8Array>, calib: PipelineCalibrati
 }
 
 async function fixture(): Promise<void> {
-  const files = readFolder(FIXTURE);
-  const evalTokens = JSON.parse(readFileSync(join(FIXTURE, 'eval.tokens.json'), 'utf8'));
-  const demo = demoCalibrationFromEval(readFileSync(join(FIXTURE, 'eval.txt'), 'utf8'), evalTokens);
-  if (demo.firstToken < 40 * 256) throw new Error('demo calibration overlaps the evaluated windows');
-  const calib = await calibration(sampleCalibration(demo.ids, 64, 256, 0), 'tinystories-260k calib.tokens.json');
-  const tokens: number[] = evalTokens.ids;
+  const { files, tokens, calib, firstCalibToken } = await fixtureData();
   const fp = await cpuModel(files);
   const base = await evaluate(fp, fp, tokens, 256, 40);
-  process.stdout.write(`fixture tinystories-260k, W4 sp/mse, perplexity on the first 40 windows × 256 (FP ${f4(base.pplA)}); calibration 64 × 256 (demo's calib text, eval ids ${demo.firstToken}+)\n`);
+  process.stdout.write(`fixture tinystories-260k, W4 sp/mse, perplexity on the first 40 windows × 256 (FP ${f4(base.pplA)}); calibration 64 × 256 (demo's calib text, eval ids ${firstCalibToken}+)\n`);
   await table(files, calib, 'perplexity', async (q) => (await evaluate(fp, await cpuModel(q), tokens, 256, 40)).pplB!);
 }
 
 async function outlier(): Promise<void> {
-  const files = await tinyModelFiles({ hidden: 128, intermediate: 256, layers: 2, heads: 4, kvHeads: 2, vocab: 256, tie: true, seed: 11, outliers: true });
-  const rand = mulberry32(3);
-  const calib = await calibration(Array.from({ length: 64 }, () => Array.from({ length: 128 }, () => Math.floor(rand() * 256))), 'random ids');
-  const evalRand = mulberry32(99);
-  const ids = Array.from({ length: 8 * 64 }, () => Math.floor(evalRand() * 256));
+  const { files, ids, calib } = await outlierData();
   const fp = await cpuModel(files);
   process.stdout.write('\noutlier model (hidden 128, intermediate 256, 2 layers, vocab 256, seed 11, outliers), W4 sp/mse; mean KL to FP on 8 × 64 random tokens; calibration 64 × 128 random ids\n');
   await table(files, calib, 'mean KL', async (q) => (await evaluate(fp, await cpuModel(q), ids, 64)).klMean!);
